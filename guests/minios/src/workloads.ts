@@ -84,3 +84,35 @@ export const WORKLOADS: Record<string, { app: App; doc: string }> = {
   interactive: { app: interactive, doc: 'periodic wake-ups: period=ns jitter=ns work=ns ws=bytes' },
   idle: { app: idle, doc: 'boots and waits' },
 };
+
+/**
+ * Event-channel ping-pong between two domains (a benchmark and a test of the event path).
+ * role=pong port=P: answer every event on local port P. role=ping remote=D rport=P rounds=N: bind
+ * to D's port P, then send and wait N times; counter [0] counts completed round trips.
+ */
+export const pingpong: App = function* (os: MiniOS) {
+  const c = new Counters(os);
+  if (os.args.get('role') === 'pong') {
+    const port = os.intArg('port', 0);
+    const sig = os.evtchn.signal(port);
+    let seen = 0;
+    for (;;) {
+      seen = yield* os.waitFor(sig, seen);
+      os.evtchn.notify(port);
+      c.add(0);
+    }
+  }
+  const port = os.evtchn.bindInterdomain(os.intArg('remote', 0), os.intArg('rport', 0));
+  const sig = os.evtchn.signal(port);
+  yield* os.sleep(1000); // let the notification Xen sets on binding arrive before counting
+  let seen = sig.gen;
+  const rounds = os.intArg('rounds', 1000);
+  for (let i = 0; i < rounds; i++) {
+    os.evtchn.notify(port);
+    seen = yield* os.waitFor(sig, seen);
+    c.add(0);
+  }
+  os.shutdown();
+};
+
+WORKLOADS.pingpong = { app: pingpong, doc: 'event-channel ping-pong: role=ping|pong port rport remote rounds' };

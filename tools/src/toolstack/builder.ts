@@ -25,7 +25,10 @@ export interface DomainSpec {
   vcpus: number;
   /** Registered kernel name, e.g. "minios-cpuhog". */
   kernel: string;
-  cmdline?: string;
+  /** Kernel command line; a function receives the new domid (to pass ports prepared for it). */
+  cmdline?: string | ((domid: number) => string);
+  /** Request this domid (as xl's domid= does); by default the next free one. */
+  domid?: number;
   cpupool?: number;
   /** Leave the domain paused after building it. */
   paused?: boolean;
@@ -49,7 +52,7 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
   const nrPages = spec.memoryMiB * 256;
   if (!(Number.isInteger(nrPages) && nrPages > BOOT_GFN.firstFree)) throw new RangeError(`${spec.name}: memory too small`);
   const backend = spec.backendDomid ?? 0;
-  const domid = xc.domainCreate({ maxVcpus: spec.vcpus, cpupool: spec.cpupool, maxEvtchnPort: spec.maxEvtchnPort });
+  const domid = xc.domainCreate({ maxVcpus: spec.vcpus, cpupool: spec.cpupool, maxEvtchnPort: spec.maxEvtchnPort, domid: spec.domid });
   try {
     xc.domainMaxMem(domid, nrPages * 4);
     const gfns = Array.from({ length: nrPages }, (_, i) => i);
@@ -58,6 +61,7 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
 
     const consoleEvtchn = xc.evtchnAllocUnbound(domid, backend);
     const storeEvtchn = xc.evtchnAllocUnbound(domid, backend);
+    const cmdline = typeof spec.cmdline === 'function' ? spec.cmdline(domid) : (spec.cmdline ?? '');
 
     const [kernel, si, con, store] = xc.mapForeign(domid, [BOOT_GFN.kernel, BOOT_GFN.startInfo, BOOT_GFN.console, BOOT_GFN.xenstore]);
     const mem = xc.os.cpu.mem;
@@ -74,7 +78,7 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
         nr_pt_frames: 0,
       });
       mem.setBytes(si, new TextEncoder().encode(START_INFO_MAGIC));
-      const cmd = new TextEncoder().encode(spec.cmdline ?? '').subarray(0, 1023);
+      const cmd = new TextEncoder().encode(cmdline).subarray(0, 1023);
       mem.setBytes(si + abi.START_INFO_CMDLINE, cmd);
       mem.setBytes(con, new Uint8Array(4096));
       mem.setBytes(store, new Uint8Array(4096));
