@@ -338,10 +338,11 @@ export class Hypervisor {
     }
   }
 
-  /** A single-shot timer raising VIRQ_TIMER at absolute system time `at`. */
+  /** A single-shot timer raising VIRQ_TIMER at absolute system time `at` (any u64 a guest gives). */
   setSingleshot(v: Vcpu, at: Ns): void {
     v.singleshot?.cancel();
-    v.singleshot = this.engine.at(Math.max(at, this.now()), 0, () => {
+    // Virtual time is exact only below 2^53 ns (~104 days): a later deadline never comes.
+    v.singleshot = this.engine.at(Math.min(Math.max(at, this.now()), Number.MAX_SAFE_INTEGER), 0, () => {
       v.singleshot = null;
       this.evtchn.sendVirq(v, VIRQ.TIMER);
     });
@@ -360,7 +361,7 @@ export class Hypervisor {
       return;
     }
     const tick = (at: Ns) => {
-      v.periodic = this.engine.at(at, 0, () => {
+      v.periodic = this.engine.at(Math.min(at, Number.MAX_SAFE_INTEGER), 0, () => {
         this.evtchn.sendVirq(v, VIRQ.TIMER);
         tick(at + period);
       });

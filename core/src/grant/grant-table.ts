@@ -19,7 +19,7 @@ import { BufferBytes } from '../abi/bytes';
 import { PAGE_SIZE, gfn as asGfn, mfn as asMfn, type Mfn } from '../abi/types';
 import type { Domain } from '../domain/domain';
 import type { MemoryManager } from '../mm/memory';
-import { P2mType } from '../mm/p2m';
+import { MAX_GFN, P2mType } from '../mm/p2m';
 
 /** Pin counters are 8 bits in Xen; a pin that would set bit 7 is refused. */
 const PIN_LIMIT = 0x80;
@@ -183,7 +183,7 @@ export class Grants {
     if (handle < 0) return fail(GNTST.no_space);
     const readonly = (op.flags & GNTMAP.readonly) !== 0;
     const hostGfn = op.hostAddr / PAGE_SIZE;
-    if (!(Number.isInteger(hostGfn) && hostGfn >= 0) || ld.mem.p2m.type(hostGfn) !== P2mType.none)
+    if (!(Number.isInteger(hostGfn) && hostGfn >= 0 && hostGfn <= MAX_GFN) || ld.mem.p2m.type(hostGfn) !== P2mType.none)
       return fail(GNTST.general_error);
     const r = this.pin(ld, rd, op.ref, readonly);
     if (r.status !== GNTST.okay) return fail(r.status);

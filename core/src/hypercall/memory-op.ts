@@ -34,6 +34,7 @@ export function memoryOp(hv: Hypervisor, v: Vcpu, [cmdArg, arg]: number[]): numb
     case XENMEM.increase_reservation:
     case XENMEM.populate_physmap:
     case XENMEM.decrease_reservation: {
+      if (!mem.isMapped(arg, abi.xen_memory_reservation.size)) return start; // copy_from_guest failed
       const r = abi.xen_memory_reservation.read(mem, arg);
       if (r.nr_extents > 0xffffffff >>> 6 || start >= r.nr_extents) return start;
       const d = target(hv, cur, r.domid);
@@ -43,6 +44,8 @@ export function memoryOp(hv: Hypervisor, v: Vcpu, [cmdArg, arg]: number[]): numb
       if (r.extent_start === 0 || !mem.isMapped(r.extent_start, r.nr_extents * 8, false)) return start;
       let done = start;
       for (let i = start; i < r.nr_extents; i++) {
+        // An extent may have removed the page holding the list itself: stop, reporting what was done.
+        if (!mem.isMapped(r.extent_start + i * 8, 8)) break;
         const g = mem.getU64(r.extent_start + i * 8);
         if (cmd === XENMEM.decrease_reservation) {
           if (!(g + per - 1 <= MAX_GFN)) break;
@@ -156,7 +159,8 @@ function addToPhysmapOne(hv: Hypervisor, d: Domain, space: number, idx: number, 
 
 /** XENMAPSPACE_gmfn_foreign: a privileged domain maps a frame of another domain (privcmd). */
 function addForeign(hv: Hypervisor, cur: Domain, d: Domain, foreignId: number, idx: number, gpfn: number): number {
-  if (!cur.isPrivileged) return -Errno.EPERM;
+  // Both the caller and the domain receiving the mapping must be privileged (p2m_add_foreign).
+  if (!cur.isPrivileged || !d.isPrivileged) return -Errno.EPERM;
   if (!validGpfn(gpfn)) return -Errno.EINVAL;
   const fd = foreignId === DOMID_SELF ? undefined : hv.domains.get(foreignId);
   if (!fd) return -Errno.ESRCH;

@@ -66,7 +66,8 @@ function poll(hv: Hypervisor, v: Vcpu, arg: number): number {
   v.pollEvtchn = ports.length === 1 ? ports[0] : -1;
   v.pauseFlags |= VPF.blocked;
   if (a.timeout !== 0) {
-    v.pollTimer = hv.engine.at(Math.max(a.timeout, hv.now()), 0, () => {
+    // Virtual time is exact only below 2^53 ns (~104 days): a later timeout never comes.
+    v.pollTimer = hv.engine.at(Math.min(Math.max(a.timeout, hv.now()), Number.MAX_SAFE_INTEGER), 0, () => {
       v.pollTimer = null;
       if (v.polling) {
         v.polling = false;

@@ -177,8 +177,13 @@ export class MemoryManager {
   private unref(m: Mfn): void {
     this.refs[m]--;
     if (this.refs[m] === 0 && this.pendingFree[m]) {
-      const owner = this.domains.get(this.owner[m]);
-      if (owner) owner.totPages--;
+      if (this.owner[m] === DOMID_XEN) {
+        const shared = this.domains.get(this.sharedWith[m]);
+        if (shared) shared.xenPages--;
+      } else {
+        const owner = this.domains.get(this.owner[m]);
+        if (owner) owner.totPages--;
+      }
       this.release(m);
     }
   }
@@ -191,7 +196,11 @@ export class MemoryManager {
   teardown(dm: DomainMemory): boolean {
     for (const e of [...dm.p2m.entries()]) this.unmapAny(dm, e.gfn);
     for (let m = 0; m < this.store.nrFrames; m++) {
-      if (this.owner[m] === DOMID_XEN && this.sharedWith[m] === dm.domid && this.refs[m] === 0) {
+      if (this.owner[m] === DOMID_XEN && this.sharedWith[m] === dm.domid) {
+        if (this.refs[m] > 0) {
+          this.pendingFree[m] = 1; // still foreign-mapped: freed with its last mapping
+          continue;
+        }
         dm.xenPages--;
         this.release(asMfn(m));
       } else if (this.owner[m] === dm.domid && !this.pendingFree[m]) {

@@ -25,6 +25,11 @@
  *    reaches 0xF0000000) and its underflow of avt − warp_value never arise.
  *  - Virtual times are per vCPU, parameters per domain (as Xen 3.0's BVT).
  *  - The idle unit gets no timer (Xen 2.0 gave it ctx_allow; a wake tickles an idle pCPU anyway).
+ *  - Warp timers take effect at once. When warp_timer fires (warpl of continuous warped running),
+ *    the pCPU is rescheduled; Xen 2.0 did so only when warpu = 0, relying on its ≈ ctx_allow
+ *    slices, but an MCU-scaled slice granted while warped can be far longer than warpl. When
+ *    unwarp_timer fires, the unit's evt is recomputed before the reschedule it raises; Xen 2.0
+ *    left a queued unit's evt unwarped, so the regained warp counted only after its next run.
  *
  * Invariants: a unit is on its pCPU's queue iff runnable or running; SVT never decreases; a woken
  * unit's avt ≥ SVT of its pCPU.
@@ -138,16 +143,16 @@ function makeTimers(g: G, u: U): void {
   u.warpTimer = g.ctx.timer(() => {
     // warp_timer_fn
     u.warp = false;
-    if (u.dom && u.dom.warpu === 0) {
-      u.dom.warpback = false;
-      g.ctx.tickle(u.unit.res);
-    }
+    if (u.dom && u.dom.warpu === 0) u.dom.warpback = false;
+    // Reschedule now (Xen 2.0 did only when warpu = 0): see "Warp timers" above.
+    g.ctx.tickle(u.unit.res);
     u.unwarpTimer!.set(g.ctx.now() + (u.dom?.warpu ?? 0));
   });
   u.unwarpTimer = g.ctx.timer(() => {
     // unwarp_timer_fn
     if (u.dom?.warpback) {
       u.warp = true;
+      u.evt = evtOf(u); // a queued unit competes with its warped evt in the reschedule below
       g.ctx.tickle(u.unit.res);
     }
   });

@@ -88,10 +88,11 @@ export class Xc {
 
   // ---------------------------------------------------------------- domctl
 
-  private domctl<F extends Record<string, Field>>(cmd: number, domid: number, s: Struct<F> | null, v: Partial<Values<F>>, what: string): Values<F> {
+  private domctl<F extends Record<string, Field>>(cmd: number, domid: number, s: Struct<F> | null, v: Partial<Values<F>>, what: string, fill?: (u: number) => void): Values<F> {
     const mem = this.mem;
     abi.xen_domctl.init(mem, this.buf, { cmd, interface_version: XEN_DOMCTL_INTERFACE_VERSION, domain: domid });
     if (s) s.write(mem, this.buf + abi.DOMCTL_U, v);
+    fill?.(this.buf + abi.DOMCTL_U); // payload bytes a layout cannot express (arrays)
     check(this.hc('domctl', this.buf), what);
     return s ? s.read(mem, this.buf + abi.DOMCTL_U) : ({} as Values<F>);
   }
@@ -104,8 +105,9 @@ export class Xc {
       max_maptrack_frames: a.maxMaptrackFrames ?? 1024,
       grant_opts: 1,
       cpupool_id: a.cpupool ?? 0,
-    }, 'XEN_DOMCTL_createdomain');
-    if (a.handle) this.mem.setBytes(this.buf + abi.DOMCTL_U + 4, a.handle);
+    }, 'XEN_DOMCTL_createdomain', (u) => {
+      if (a.handle) this.mem.setBytes(u + abi.xen_domctl_createdomain.fields.handle.off, a.handle);
+    });
     return abi.xen_domctl.get(this.mem, this.buf, 'domain');
   }
 
