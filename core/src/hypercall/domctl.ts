@@ -14,6 +14,14 @@ import type { Hypervisor } from '../hypervisor';
 import { VGCF_online } from '../abi/structs';
 
 const U = abi.DOMCTL_U;
+/** Commands that pause, wake, re-place or adjust a domain's vCPUs in the scheduler. */
+const SCHED_CMDS: ReadonlySet<number> = new Set([
+  DOMCTL.pausedomain,
+  DOMCTL.unpausedomain,
+  DOMCTL.setvcpucontext,
+  DOMCTL.setvcpuaffinity,
+  DOMCTL.scheduler_op,
+]);
 
 /** A ByteAccess window: offsets 0..size map to base..base+size of `m`; outside is a fault. */
 export class Window implements ByteAccess {
@@ -50,6 +58,9 @@ export function domctl(hv: Hypervisor, v: Vcpu, [arg]: number[]): number {
     if (!d) return -Errno.ESRCH;
   }
   if (!cur.isPrivileged) return -Errno.EPERM;
+  // A destroyed domain lingers while others still map its frames, but its vCPUs have left the
+  // scheduler (their units are freed): nothing may reach the scheduler through it any more.
+  if (d && !d.alive && SCHED_CMDS.has(hdr.cmd)) return -Errno.EINVAL;
 
   switch (hdr.cmd) {
     case DOMCTL.createdomain:

@@ -553,7 +553,9 @@ export class SchedFramework {
       },
       requestMigrate: (unit) => fw.migrate(unit as Vcpu, false),
       trace: (event, data) => {
-        if (fw.trace.on) fw.trace.emit({ t: engine.now(), cpu: -1, type: 'policy', policy: pool.ops.optName, event, data });
+        if (!fw.trace.on) return;
+        const ops = pool.ops;
+        fw.trace.emit({ t: engine.now(), cpu: -1, type: 'policy', policy: ops.optName, traceClass: ops.traceClass ?? 7, event, name: ops.traceEvents?.[event] ?? `event${event}`, data: data.slice(0, 7) });
       },
       domains: () => [...pool.domains],
     };

@@ -69,8 +69,11 @@ export interface SchedContext {
   requestMigrate(unit: SchedUnit): void;
   /** A random stream private to this pool's policy instance (e.g. for lottery scheduling). */
   readonly rng: Rng;
-  /** Emit a policy-specific trace record (TRC_SCHED_CLASS events). */
-  trace(event: string, data: number[]): void;
+  /**
+   * Emit a policy-specific trace record: Xen's TRC_SCHED_CLASS_EVT(traceClass, event) with up to
+   * seven u32 words of data (named in the policy's `traceEvents`).
+   */
+  trace(event: number, data: number[]): void;
   /** Domains in this pool (for accounting policies such as credit). */
   domains(): readonly SchedDomain[];
 }
@@ -95,6 +98,10 @@ export interface SchedulerOps<G = unknown, P = unknown, D = unknown, U = unknown
   readonly schedId: number;
   /** One-paragraph description for `xt list-schedulers`. */
   readonly doc?: string;
+  /** 3-bit scheduler id of TRC_SCHED_CLASS records (CSCHED 0, CSCHED2 1, ARINC653 3, RTDS 4, SNULL 5). */
+  readonly traceClass?: number;
+  /** Names of the policy's trace events by number (for readable trace exports). */
+  readonly traceEvents?: Readonly<Record<number, string>>;
   /** Layout of the per-domain payload of XEN_DOMCTL_scheduler_op, and its parameters. */
   readonly domainParams?: { layout: Struct<Record<string, Field>>; params: ParamSpec[] };
   /** Layout of the per-pool payload of XEN_SYSCTL_scheduler_op, and its parameters. */

@@ -36,6 +36,6 @@ export type TraceRecord =
   | (Base & { type: 'hypercall'; dom: number; vcpu: number; nr: number; op: number; rc: number })
   | (Base & { type: 'console'; dom: number; text: string })
   | (Base & { type: 'policy_error'; pool: number; policy: string; hook: string; message: string })
-  | (Base & { type: 'policy'; policy: string; event: string; data: number[] });
+  | (Base & { type: 'policy'; policy: string; traceClass: number; event: number; name: string; data: number[] });
 
 export type TraceType = TraceRecord['type'];
