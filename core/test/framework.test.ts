@@ -720,19 +720,20 @@ describe('affinity and cpupools through the hypercall ABI', () => {
     expect(hv.checkInvariants()).toEqual([]);
     hv.runFor(ms(3));
     expect(hv.fw.pcpus[1].curr).toBe(hv.fw.pcpus[1].idle);
-    // an unknown scheduler id cannot make a pool
-    expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.CREATE, cpupool_id: XEN_SYSCTL_CPUPOOL_PAR_ANY, sched_id: 42 }).rc).toBe(-Errno.EINVAL);
+    // an unknown scheduler id cannot make a pool (scheduler_alloc: -ENOENT)
+    expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.CREATE, cpupool_id: XEN_SYSCTL_CPUPOOL_PAR_ANY, sched_id: 42 }).rc).toBe(-Errno.ENOENT);
     const c = sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.CREATE, cpupool_id: XEN_SYSCTL_CPUPOOL_PAR_ANY, sched_id: fifo.schedId });
     expect(c.rc).toBe(0);
     const pid = c.out.cpupool_id;
     expect(pid).toBe(1);
-    // a pool without pCPUs takes no domain
-    expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.MOVEDOMAIN, cpupool_id: pid, domid: doms[2].id }).rc).toBe(-Errno.EINVAL);
+    // a pool without pCPUs takes no domain (-ENOENT, as Xen)
+    expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.MOVEDOMAIN, cpupool_id: pid, domid: doms[2].id }).rc).toBe(-Errno.ENOENT);
     const add = sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.ADDCPU, cpupool_id: pid, cpu: XEN_SYSCTL_CPUPOOL_PAR_ANY });
     expect(add.rc).toBe(0);
     expect(add.out.cpu).toBe(1);
     hv.runFor(ms(2));
-    expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.MOVEDOMAIN, cpupool_id: pid, domid: 0 }).rc).toBe(-Errno.EINVAL);
+    // the caller cannot move itself (rcu_lock_remote_domain_by_id: -EPERM)
+    expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.MOVEDOMAIN, cpupool_id: pid, domid: 0 }).rc).toBe(-Errno.EPERM);
     expect(sysctl(hv, v0, SYSCTL.cpupool_op, P, { op: XEN_SYSCTL_CPUPOOL_OP.MOVEDOMAIN, cpupool_id: pid, domid: doms[2].id }).rc).toBe(0);
     expect(moves).toEqual([{ t: hv.now(), cpu: -1, type: 'pool_move', dom: doms[2].id, from: 0, to: pid }]);
     expect(hv.checkInvariants()).toEqual([]);

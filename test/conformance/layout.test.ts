@@ -1,6 +1,7 @@
 /**
- * Layout conformance: every struct layout in core/src/abi/structs.ts, and every ABI constant in
- * core/src/abi/xen.ts, against Debian's libxen-dev headers (Xen 4.17, x86_64).
+ * Layout conformance: every struct layout in core/src/abi/structs.ts (and those scheduler plugins
+ * declare, see PLUGIN_ABI), and every ABI constant in core/src/abi/xen.ts, against Debian's
+ * libxen-dev headers (Xen 4.17, x86_64).
  *
  * A C program is generated from the TypeScript declarations: for each struct it prints sizeof, and
  * for each declared field offsetof, the member's size and its signedness; for each constant the
@@ -10,6 +11,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as core from '@xenotype/core';
 import { SIZE, Struct, abi, type Field, type Scalar } from '@xenotype/core';
+import * as schedRtds from '@xenotype/sched-rtds';
+import * as schedArinc653 from '@xenotype/sched-arinc653';
 import { PRELUDE, Workdir, cstr, toolchain } from './cc';
 
 const tc = toolchain();
@@ -20,7 +23,21 @@ if (!tc.ok) console.warn(`conformance tests skipped: ${tc.reason}`);
 // Structs
 
 type AnyStruct = Struct<Record<string, Field>>;
-const structs: [string, AnyStruct][] = (Object.entries(abi) as [string, unknown][])
+
+/**
+ * Plugin modules that declare Xen ABI structs of their own (a scheduler's member of the
+ * scheduler_op unions and the structs its guest handles point at): every Struct such a module
+ * exports is checked like core's, named `<plugin>.<export>`. List a plugin here when it declares one.
+ */
+const PLUGIN_ABI: Record<string, Record<string, unknown>> = {
+  'sched-rtds': schedRtds,
+  'sched-arinc653': schedArinc653,
+};
+
+const structs: [string, AnyStruct][] = [
+  ...(Object.entries(abi) as [string, unknown][]),
+  ...Object.entries(PLUGIN_ABI).flatMap(([plugin, m]) => Object.entries(m).map(([k, v]): [string, unknown] => [`${plugin}.${k}`, v])),
+]
   .filter((e): e is [string, AnyStruct] => e[1] instanceof Struct)
   .sort(([a], [b]) => a.localeCompare(b));
 
@@ -43,6 +60,8 @@ const OFFSET_ONLY: Record<string, { cSize: number; elem?: boolean; why: string }
   'struct xen_domctl_scheduler_op.u': { cSize: 16, why: 'union of the per-scheduler payloads' },
   'struct xen_sysctl.u': { cSize: 128, why: 'union of the sysctl payloads' },
   'struct xen_sysctl_scheduler_op.u': { cSize: 16, why: 'union of the per-scheduler payloads' },
+  'struct xen_sysctl_arinc653_schedule.sched_entries': { cSize: 64 * 32, why: 'sched_entries[ARINC653_MAX_DOMAINS_PER_SCHEDULE] (sched-arinc653)' },
+  '__typeof__(((struct xen_sysctl_arinc653_schedule *)0)->sched_entries[0]).dom_handle': { cSize: 16, elem: true, why: 'xen_domain_handle_t (uint8_t[16]) (sched-arinc653)' },
 };
 
 /**
@@ -64,6 +83,8 @@ const GUEST_HANDLES = new Set([
   'struct xen_sysctl_debug_keys.keys',
   'struct xen_sysctl_getdomaininfolist.buffer',
   'struct xenctl_bitmap.bitmap',
+  'struct xen_sysctl_sched_arinc653.schedule',
+  '__typeof__(((struct xen_domctl_scheduler_op *)0)->u.v).vcpus',
 ]);
 /** The "signedness" the generated C reports for a guest handle. */
 const HANDLE = 2;
@@ -183,6 +204,9 @@ const SINGLES: Const[] = [
   { ts: 'abi.DOMCTL_SCHEDOP_U', c: 'offsetof(struct xen_domctl_scheduler_op, u)', value: abi.DOMCTL_SCHEDOP_U },
   { ts: 'abi.SYSCTL_U', c: 'offsetof(struct xen_sysctl, u)', value: abi.SYSCTL_U },
   { ts: 'abi.SYSCTL_SCHEDOP_U', c: 'offsetof(struct xen_sysctl_scheduler_op, u)', value: abi.SYSCTL_SCHEDOP_U },
+  // Constants scheduler plugins declare.
+  { ts: 'sched-rtds.XEN_DOMCTL_SCHEDRT_extra', c: 'XEN_DOMCTL_SCHEDRT_extra', value: schedRtds.XEN_DOMCTL_SCHEDRT_extra },
+  { ts: 'sched-arinc653.ARINC653_MAX_ENTRIES', c: 'ARINC653_MAX_DOMAINS_PER_SCHEDULE', value: schedArinc653.ARINC653_MAX_ENTRIES },
 ];
 
 /**

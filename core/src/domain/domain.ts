@@ -72,6 +72,9 @@ export class Domain implements SchedDomain {
   get priv(): unknown {
     return this.schedPriv;
   }
+  get handle(): Uint8Array {
+    return this.config.handle;
+  }
 
   get isPrivileged(): boolean {
     return this.config.privileged;

@@ -32,6 +32,8 @@ export interface SchedUnit {
   readonly isRunning: boolean;
   /** Could run if picked (not blocked, paused, down or shut down). */
   readonly runnable: boolean;
+  /** Not down (Xen's is_unit_online: VPF_down clear). */
+  readonly online: boolean;
   readonly runstate: Runstate;
   readonly stateEntryTime: Ns;
   readonly hardAffinity: CpuSet;

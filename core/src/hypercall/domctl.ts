@@ -147,7 +147,7 @@ export function domctl(hv: Hypervisor, v: Vcpu, [arg]: number[]): number {
       if (a.sched_id !== d!.pool.ops.schedId) return -Errno.EINVAL;
       if (a.cmd > 3) return -Errno.EINVAL;
       const window = new Window(mem, u + abi.DOMCTL_SCHEDOP_U, abi.xen_domctl.size - U - abi.DOMCTL_SCHEDOP_U);
-      return hv.fw.adjust(d!, a.cmd, window);
+      return hv.fw.adjust(d!, a.cmd, window, mem);
     }
     case DOMCTL.setdomainhandle:
       d!.config.handle.set(mem.getBytes(u, 16));

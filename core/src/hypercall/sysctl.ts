@@ -61,10 +61,10 @@ export function sysctl(hv: Hypervisor, v: Vcpu, [arg]: number[]): number {
       if (pool.ops.schedId !== a.sched_id) return -Errno.EINVAL;
       if (a.cmd > 1) return -Errno.EINVAL;
       const window = new Window(mem, u + abi.SYSCTL_SCHEDOP_U, abi.xen_sysctl.size - U - abi.SYSCTL_SCHEDOP_U);
-      return hv.fw.adjustGlobal(pool, a.cmd, window);
+      return hv.fw.adjustGlobal(pool, a.cmd, window, mem);
     }
     case SYSCTL.cpupool_op:
-      return cpupoolOp(hv, mem, u);
+      return cpupoolOp(hv, cur, mem, u);
     case SYSCTL.debug_keys: {
       // Any key: VIRQ_DEBUG to every domain that bound it ("dump your state").
       for (const d of hv.domains.values()) if (d.active) for (const x of d.vcpus) hv.evtchn.sendVirq(x, VIRQ.DEBUG);
@@ -75,14 +75,14 @@ export function sysctl(hv: Hypervisor, v: Vcpu, [arg]: number[]): number {
   }
 }
 
-function cpupoolOp(hv: Hypervisor, mem: Vcpu['domain']['mem']['view'], u: number): number {
+function cpupoolOp(hv: Hypervisor, cur: Vcpu['domain'], mem: Vcpu['domain']['mem']['view'], u: number): number {
   const S = abi.xen_sysctl_cpupool_op;
   const a = S.read(mem, u);
   const fw = hv.fw;
   switch (a.op) {
     case XEN_SYSCTL_CPUPOOL_OP.CREATE: {
       const ops = hv.schedulerById(a.sched_id);
-      if (!ops) return -Errno.EINVAL;
+      if (!ops) return -Errno.ENOENT; // scheduler_alloc()
       let id = a.cpupool_id;
       if (id === XEN_SYSCTL_CPUPOOL_PAR_ANY) {
         id = 1;
@@ -127,11 +127,13 @@ function cpupoolOp(hv: Hypervisor, mem: Vcpu['domain']['mem']['view'], u: number
       return fw.removeCpu(pcpuid(cpu));
     }
     case XEN_SYSCTL_CPUPOOL_OP.MOVEDOMAIN: {
-      const pool = fw.pools.get(a.cpupool_id);
-      if (!pool) return -Errno.ENOENT;
-      const d = a.domid === DOMID_SELF ? undefined : hv.domains.get(a.domid);
+      // rcu_lock_remote_domain_by_id: the caller itself is -EPERM, a missing domain -ESRCH
+      if (a.domid === DOMID_SELF || a.domid === cur.id) return -Errno.EPERM;
+      const d = hv.domains.get(a.domid);
       if (!d || !d.alive) return -Errno.ESRCH;
-      if (d.id === 0) return -Errno.EINVAL;
+      if (d.pool.id === a.cpupool_id) return 0;
+      const pool = fw.pools.get(a.cpupool_id);
+      if (!pool || pool.cpuIds.size === 0) return -Errno.ENOENT;
       return fw.moveDomain(d, pool);
     }
     case XEN_SYSCTL_CPUPOOL_OP.FREEINFO: {

@@ -250,7 +250,7 @@ export class SchedFramework {
     if (v.runnable) {
       if (v.runstate >= RUNSTATE.blocked) this.runstateChange(v, RUNSTATE.runnable);
       const pool = v.domain.pool;
-      this.call(pool, 'wake', () => pool.ops.wake?.(pool.g, v));
+      this.onCpu(v.res, () => this.call(pool, 'wake', () => pool.ops.wake?.(pool.g, v)));
     } else if (!(v.pauseFlags & VPF.blocked) && v.runstate === RUNSTATE.blocked) {
       this.runstateChange(v, RUNSTATE.offline);
     }
@@ -263,7 +263,7 @@ export class SchedFramework {
     if (!v.runnable) {
       if (v.runstate === RUNSTATE.runnable) this.runstateChange(v, RUNSTATE.offline);
       const pool = v.domain.pool;
-      this.call(pool, 'sleep', () => pool.ops.sleep?.(pool.g, v));
+      this.onCpu(v.res, () => this.call(pool, 'sleep', () => pool.ops.sleep?.(pool.g, v)));
       // Enforced here, whatever the policy did: a vCPU that cannot run does not stay on a pCPU.
       if (v.isRunning) this.raise(v.res);
     }
@@ -298,7 +298,7 @@ export class SchedFramework {
     if (this.trace.on) this.trace.emit({ t: this.now(), cpu: v.res, type: 'yield', dom: v.domain.id, vcpu: v.id });
     v.yielding = true;
     const pool = v.domain.pool;
-    this.call(pool, 'yield', () => pool.ops.yield?.(pool.g, v));
+    this.onCpu(v.res, () => this.call(pool, 'yield', () => pool.ops.yield?.(pool.g, v)));
     this.raise(v.res);
   }
 
@@ -361,6 +361,9 @@ export class SchedFramework {
     this.migrating.delete(v);
     const pool = v.domain.pool;
     const old = v.res;
+    // No pCPU of its pool left in its hard affinity (its pCPUs were removed from the pool): break
+    // the affinity, as Xen's cpu_disable_scheduler does ("Breaking affinity").
+    if (!v.hardAffinity.intersects(pool.cpus)) v.hardAffinity = CpuSet.range(this.pcpus.length);
     let cpu = this.call(pool, 'pickResource', () => pool.ops.pickResource(pool.g, v));
     if (cpu === undefined || !pool.cpuIds.has(cpu) || !v.hardAffinity.has(cpu)) {
       if (cpu !== undefined) this.reportPolicyError(pool, 'pickResource', `picked cpu ${cpu} outside ${v}'s affinity or pool`);
@@ -401,7 +404,7 @@ export class SchedFramework {
     const pool = pc.pool;
     if (!pool) d = { next: pc.idle, sliceNs: -1 };
     else {
-      d = this.call(pool, 'doSchedule', () => pool.ops.doSchedule(pool.g, prev, now, cpu, false)) ?? { next: pc.idle, sliceNs: 1_000_000 };
+      d = this.onCpu(cpu, () => this.call(pool, 'doSchedule', () => pool.ops.doSchedule(pool.g, prev, now, cpu, false))) ?? { next: pc.idle, sliceNs: 1_000_000 };
       const why = this.refuse(pc, d.next as Vcpu);
       if (why) {
         this.reportPolicyError(pool, 'doSchedule', why);
@@ -488,17 +491,18 @@ export class SchedFramework {
 
   // ---------------------------------------------------------------- adjust
 
-  adjust(d: Domain, cmd: number, u: ByteAccess): number {
+  /** `mem`: the caller's memory, for guest handles in the payload (none given: every access faults). */
+  adjust(d: Domain, cmd: number, u: ByteAccess, mem: ByteAccess = NO_MEMORY): number {
     const pool = d.pool;
     if (!pool.ops.adjust) return -Errno.EINVAL;
-    const rc = this.callAdjust(pool, 'adjust', () => pool.ops.adjust!(pool.g, d, cmd, u));
+    const rc = this.callAdjust(pool, 'adjust', () => pool.ops.adjust!(pool.g, d, cmd, u, mem));
     if (rc === 0 && this.trace.on) this.trace.emit({ t: this.now(), cpu: -1, type: 'adjdom', dom: d.id });
     return rc;
   }
 
-  adjustGlobal(pool: Cpupool, cmd: number, u: ByteAccess): number {
+  adjustGlobal(pool: Cpupool, cmd: number, u: ByteAccess, mem: ByteAccess = NO_MEMORY): number {
     if (!pool.ops.adjustGlobal) return -Errno.EINVAL;
-    return this.callAdjust(pool, 'adjustGlobal', () => pool.ops.adjustGlobal!(pool.g, cmd, u));
+    return this.callAdjust(pool, 'adjustGlobal', () => pool.ops.adjustGlobal!(pool.g, cmd, u, mem));
   }
 
   private callAdjust(pool: Cpupool, hook: string, fn: () => number): number {
@@ -513,6 +517,18 @@ export class SchedFramework {
   }
 
   // ---------------------------------------------------------------- policy plumbing
+
+  /** The pCPU a policy hook runs on (its trace records go there, as Xen's go to the executing CPU); -1: none. */
+  private hookCpu = -1;
+  private onCpu<T>(cpu: number, fn: () => T): T {
+    const saved = this.hookCpu;
+    this.hookCpu = cpu;
+    try {
+      return fn();
+    } finally {
+      this.hookCpu = saved;
+    }
+  }
 
   /** Call a policy hook; an exception is reported with the policy's and hook's names. */
   private call<T>(pool: Cpupool, hook: string, fn: () => T): T {
@@ -555,7 +571,7 @@ export class SchedFramework {
       trace: (event, data) => {
         if (!fw.trace.on) return;
         const ops = pool.ops;
-        fw.trace.emit({ t: engine.now(), cpu: -1, type: 'policy', policy: ops.optName, traceClass: ops.traceClass ?? 7, event, name: ops.traceEvents?.[event] ?? `event${event}`, data: data.slice(0, 7) });
+        fw.trace.emit({ t: engine.now(), cpu: fw.hookCpu, type: 'policy', policy: ops.optName, traceClass: ops.traceClass ?? 7, event, name: ops.traceEvents?.[event] ?? `event${event}`, data: data.slice(0, 7) });
       },
       domains: () => [...pool.domains],
     };
@@ -590,6 +606,23 @@ export class SchedFramework {
     return errs;
   }
 }
+
+/** Caller memory when none is given: every access is a guest fault (-EFAULT). */
+const fault = (addr: number, write: boolean): never => {
+  throw new GuestFault(addr, write, 'no caller memory');
+};
+const NO_MEMORY: ByteAccess = {
+  getU8: (a) => fault(a, false),
+  setU8: (a) => fault(a, true),
+  getU16: (a) => fault(a, false),
+  setU16: (a) => fault(a, true),
+  getU32: (a) => fault(a, false),
+  setU32: (a) => fault(a, true),
+  getU64: (a) => fault(a, false),
+  setU64: (a) => fault(a, true),
+  getBytes: (a) => fault(a, false),
+  setBytes: (a) => fault(a, true),
+};
 
 /** A policy timer on the engine (Prio.TIMER). */
 class Timer implements PolicyTimer {

@@ -46,6 +46,8 @@ export interface SchedDomain {
   readonly isPrivileged: boolean;
   readonly units: readonly SchedUnit[];
   readonly priv: unknown;
+  /** The domain's handle (xen_domain_handle_t, 16 bytes: its UUID), as createdomain / setdomainhandle set it. */
+  readonly handle: Uint8Array;
 }
 
 /** Capabilities the framework gives a policy instance: never the hypervisor itself. */
@@ -131,10 +133,14 @@ export interface SchedulerOps<G = unknown, P = unknown, D = unknown, U = unknown
   yield?(g: G, unit: SchedUnit): void;
   contextSaved?(g: G, unit: SchedUnit): void;
   migrate?(g: G, unit: SchedUnit, newCpu: PcpuId): void;
-  /** XEN_DOMCTL_scheduler_op: `u` is the payload window (domainParams.layout at offset 0). */
-  adjust?(g: G, dom: SchedDomain, cmd: number, u: ByteAccess): number;
-  /** XEN_SYSCTL_scheduler_op: `u` is the payload window (globalParams.layout at offset 0). */
-  adjustGlobal?(g: G, cmd: number, u: ByteAccess): number;
+  /**
+   * XEN_DOMCTL_scheduler_op: `u` is the payload window (domainParams.layout at offset 0). `mem` is
+   * the caller's guest memory, for payloads that carry guest handles (RTDS's per-vCPU arrays): Xen's
+   * copy_from/to_guest. A fault there becomes -EFAULT.
+   */
+  adjust?(g: G, dom: SchedDomain, cmd: number, u: ByteAccess, mem: ByteAccess): number;
+  /** XEN_SYSCTL_scheduler_op: `u` is the payload window (globalParams.layout at offset 0); `mem` as for adjust (ARINC653's schedule handle). */
+  adjustGlobal?(g: G, cmd: number, u: ByteAccess, mem: ByteAccess): number;
   adjustAffinity?(g: G, unit: SchedUnit, hard: CpuSet | null, soft: CpuSet | null): void;
   dumpSettings?(g: G): string;
   dumpCpuState?(g: G, cpu: PcpuId): string;

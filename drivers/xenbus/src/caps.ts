@@ -44,11 +44,27 @@ export interface GrantCopySide {
   offset: number;
 }
 
+/**
+ * Xen refused a grant operation with a GNTST_* status (e.g. a peer's bad or withdrawn grant
+ * reference). Thrown by GrantCap.map/unmap; drivers catch it and treat the peer as misbehaving.
+ */
+export class GrantStatusError extends Error {
+  override name = 'GrantStatusError';
+  constructor(
+    /** The GNTST_* status (negative). */
+    readonly status: number,
+    readonly op: string,
+  ) {
+    super(`${op}: grant status ${status}`);
+  }
+}
+
 export interface GrantCap {
   /** Let `domid` access our frame `gfn`; returns the grant reference. */
   grantAccess(domid: number, gfn: number, readonly: boolean): number;
   /** Withdraw a grant; false while the peer still has it mapped. */
   endAccess(ref: number): boolean;
+  /** Map a frame `dom` granted us (GNTTABOP_map_grant_ref); throws GrantStatusError if Xen refuses. */
   map(dom: number, ref: number, readonly: boolean): GrantMapping;
   unmap(m: GrantMapping): void;
   /** GNTTABOP_copy; returns the GNTST_* status. */

@@ -3,3 +3,6 @@ export { Signal, Thread, WAIT, YIELD, type ThreadBody, type ThreadOp } from './t
 export { XenError, check, Scratch } from './hypercalls';
 export { GrantError, NR_RESERVED_ENTRIES, type GrantMapping, type CopyEnd } from './gnttab';
 export * from './workloads';
+export { XenstoreClient } from './xenstore';
+export { MiniOSCaps, asThread } from './caps';
+export { PvConsole } from './console';

@@ -59,6 +59,16 @@ export class PageAllocator {
     return done;
   }
 
+  /** XENMEM_populate_physmap for these gfns (e.g. above RAM, up to the reservation); returns how many came. */
+  populate(gfns: number[]): number {
+    return this.reservation(XENMEM.populate_physmap, gfns);
+  }
+
+  /** XENMEM_decrease_reservation for these gfns; returns how many went. */
+  depopulate(gfns: number[]): number {
+    return this.reservation(XENMEM.decrease_reservation, gfns);
+  }
+
   /** Give `n` free pages back to Xen; returns how many went. */
   balloonOut(n: number): number {
     const gfns: number[] = [];

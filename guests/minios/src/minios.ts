@@ -20,6 +20,7 @@ import {
   HYPERVISOR,
   SCHEDOP,
   SHUTDOWN,
+  SIF,
   START_INFO_MAGIC,
   VCPUOP,
   VIRQ,
@@ -38,6 +39,10 @@ import { Signal, Thread, WAIT, YIELD, type ThreadBody, type ThreadOp } from './t
 import { EventChannels } from './evtchn';
 import { GrantTables } from './gnttab';
 import { PageAllocator } from './memory';
+import { XenstoreClient } from './xenstore';
+import { ConsoleFrontend } from '@xenotype/console';
+import { MiniOSCaps } from './caps';
+import { PvConsole } from './console';
 
 export interface StartInfo {
   magic: string;
@@ -225,8 +230,25 @@ export class MiniOS implements GuestKernel {
       check(cpu.hypercall(HYPERVISOR.vcpu_op, VCPUOP.up, v, 0), 'VCPUOP_up');
       this.ipiPort[v] = this.evtchn.bindIpi(v, () => {});
     }
+    // The PV console (Mini-OS's init_console): a domU's start_info names its page and event channel.
+    if (this.si.consoleEvtchn !== 0 && !(this.si.flags & SIF.initdomain))
+      this.console = new PvConsole(new ConsoleFrontend(mem, this.si.consoleGfn * 4096, this.si.consoleEvtchn, this.caps().evtchn));
     this.booted = true;
     this.spawn('main', this.app(this), 0);
+  }
+
+  /** The PV console (null for dom0, which uses the hypervisor console only). */
+  console: PvConsole | null = null;
+  private driverCaps: MiniOSCaps | null = null;
+  /** This domain's driver capabilities (event channels, grants, memory, threads, time, xenstore). */
+  caps(): MiniOSCaps {
+    return (this.driverCaps ??= new MiniOSCaps(this));
+  }
+
+  private xsClient: XenstoreClient | null = null;
+  /** This guest's xenstore client over its store ring (created on first use; not for dom0). */
+  get xs(): XenstoreClient {
+    return (this.xsClient ??= new XenstoreClient(this));
   }
 
   /** Our own domid: a guest learns it from xenstore; before that, from DOMCTL-free means. */
@@ -315,7 +337,7 @@ export class MiniOS implements GuestKernel {
   *waitFor(sig: Signal, seen: number, deadline: Ns = Infinity): Generator<ThreadOp, number, void> {
     const me = this.self;
     while (sig.gen <= seen) {
-      if (this.now() >= deadline) return -1;
+      if (deadline !== Infinity && this.now() >= deadline) return -1;
       sig.waiters.add(me);
       me.runnable = false;
       if (deadline !== Infinity) {
@@ -350,7 +372,12 @@ export class MiniOS implements GuestKernel {
     }
   }
 
-  /** Write to the hypervisor console (CONSOLEIO_write). */
+  /**
+   * Print a line: to the hypervisor console (CONSOLEIO_write, as Mini-OS built with
+   * CONFIG_USE_XEN_CONSOLE does; Xen's trace records it) and, in a domU, to the PV console ring
+   * for dom0's console daemon. The ring write never waits: what does not fit is dropped, as Mini-OS
+   * drops it (use `console.write` for output that must all arrive).
+   */
   printk(text: string): void {
     const s = this.scratchFor();
     const bytes = new TextEncoder().encode(text.endsWith('\n') ? text : text + '\n');
@@ -359,6 +386,7 @@ export class MiniOS implements GuestKernel {
       this.cpu.mem.setBytes(s.addr, chunk);
       this.cpu.hypercall(HYPERVISOR.console_io, CONSOLEIO.write, chunk.length, s.addr);
     }
+    this.console?.send(bytes);
   }
 
   shutdown(reason: number = SHUTDOWN.poweroff): void {

@@ -5,8 +5,16 @@
 import { Command, CommanderError } from 'commander';
 import * as demo from './commands/demo';
 import * as bench from './commands/bench';
+import * as host from './commands/host';
+import * as compare from './commands/compare';
+import * as run from './commands/run';
+import * as sweep from './commands/sweep';
+import * as report from './commands/report';
+import * as worker from './commands/worker';
+import * as list from './commands/list';
+import * as consoleCmd from './commands/console';
 
-const COMMANDS: { register(p: Command): void }[] = [demo, bench];
+const COMMANDS: { register(p: Command): void }[] = [demo, bench, host, compare, run, sweep, report, worker, list, consoleCmd];
 
 const program = new Command();
 program

@@ -20,6 +20,17 @@ export interface HostSpec {
   costs?: Partial<CostModel>;
   dom0?: { memoryMiB?: number; vcpus?: number };
   trace?: TraceBus;
+  /** dom0 services (daemons) started as dom0 threads at boot, before any job runs. */
+  services?: Dom0Service[];
+}
+
+/**
+ * A dom0 daemon (xenstored, the console daemon, ...): its `main` runs as a dom0 thread from boot,
+ * acting only through dom0's hypercalls. Tools find a running service with `host.service(name)`.
+ */
+export interface Dom0Service {
+  readonly name: string;
+  main(sys: Dom0): Generator<ThreadOp, void, void>;
 }
 
 /** What a dom0 job sees: dom0's kernel and its control library. */
@@ -77,6 +88,7 @@ export class Host {
   private *dom0Main(os: MiniOS): Generator<ThreadOp, void, void> {
     const xc = new Xc(os);
     this.dom0sys = { os, xc };
+    for (const svc of this.spec.services ?? []) os.spawn(svc.name, this.runService(svc, this.dom0sys));
     const input = os.evtchn.signal(os.evtchn.bindVirq(VIRQ.CONSOLE, 0));
     let seen = input.gen;
     for (;;) {
@@ -86,6 +98,20 @@ export class Host {
       }
       seen = yield* os.waitFor(input, seen);
     }
+  }
+
+  /** A service that fails stops alone, as a daemon process would; dom0 goes on. */
+  private *runService(svc: Dom0Service, sys: Dom0): Generator<ThreadOp, void, void> {
+    try {
+      yield* svc.main(sys);
+    } catch (e) {
+      sys.os.printk(`dom0: service ${svc.name} failed: ${(e as Error)?.message ?? e}`);
+    }
+  }
+
+  /** A dom0 service given in the spec, by name. */
+  service<T extends Dom0Service>(name: string): T | undefined {
+    return this.spec.services?.find((s) => s.name === name) as T | undefined;
   }
 
   private *runJob<T>(job: Job<T>, sys: Dom0): Generator<ThreadOp, void, void> {

@@ -18,6 +18,7 @@ import {
   encodeKernelImage,
 } from '@xenotype/core';
 import type { Xc } from '../xc/xc';
+import { announceDomain, destroyDomain } from './announce';
 
 export interface DomainSpec {
   name: string;
@@ -30,6 +31,8 @@ export interface DomainSpec {
   /** Request this domid (as xl's domid= does); by default the next free one. */
   domid?: number;
   cpupool?: number;
+  /** The domain's handle (UUID, 16 bytes), given at createdomain as xl does. */
+  handle?: Uint8Array;
   /** Leave the domain paused after building it. */
   paused?: boolean;
   maxEvtchnPort?: number;
@@ -52,7 +55,7 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
   const nrPages = spec.memoryMiB * 256;
   if (!(Number.isInteger(nrPages) && nrPages > BOOT_GFN.firstFree)) throw new RangeError(`${spec.name}: memory too small`);
   const backend = spec.backendDomid ?? 0;
-  const domid = xc.domainCreate({ maxVcpus: spec.vcpus, cpupool: spec.cpupool, maxEvtchnPort: spec.maxEvtchnPort, domid: spec.domid });
+  const domid = xc.domainCreate({ maxVcpus: spec.vcpus, cpupool: spec.cpupool, maxEvtchnPort: spec.maxEvtchnPort, domid: spec.domid, handle: spec.handle });
   try {
     xc.domainMaxMem(domid, nrPages * 4);
     const gfns = Array.from({ length: nrPages }, (_, i) => i);
@@ -89,10 +92,11 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
     seedGrants(xc, domid, nrPages + GNTTAB_SEED_OFFSET, backend);
     void KERNEL_ENTRY;
     xc.setVcpuContext(domid, 0, { rip: KERNEL_ENTRY, rsi: START_INFO_ADDR });
+    announceDomain(xc, { domid, name: spec.name, consoleEvtchn, storeEvtchn, consoleBackend: backend });
     if (!spec.paused) xc.domainUnpause(domid);
     return { domid, name: spec.name, consoleEvtchn, storeEvtchn, nrPages };
   } catch (e) {
-    xc.domainDestroy(domid);
+    destroyDomain(xc, domid); // listeners drop what they mapped first
     throw e;
   }
 }

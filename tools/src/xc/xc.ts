@@ -199,6 +199,44 @@ export class Xc {
     return layout.read(this.mem, u);
   }
 
+  /**
+   * XEN_DOMCTL_scheduler_op put/getvcpuinfo (libxc's xc_sched_rtds_vcpu_set/get): `elems` records of
+   * layout `elem` (xen_domctl_schedparam_vcpu) are laid out in dom0's memory and passed by the
+   * payload's guest handle (`header`: the union's `v { vcpus; nr_vcpus; }`). Returns the records as
+   * the hypervisor left them and how many it processed in all.
+   */
+  schedVcpuOp<F extends Record<string, Field>, H extends { vcpus: Field; nr_vcpus: Field }>(
+    domid: number,
+    schedId: number,
+    cmd: number,
+    header: Struct<H>,
+    elem: Struct<F>,
+    elems: Partial<Values<F>>[],
+  ): { nr: number; elems: Values<F>[] } {
+    const arr = this.data;
+    if (elems.length * elem.size > 2 * 4096) throw new RangeError('too many vCPU records in one call');
+    elems.forEach((e, i) => elem.init(this.mem, arr + i * elem.size, e));
+    const u = this.buf + abi.DOMCTL_U + abi.DOMCTL_SCHEDOP_U;
+    // As libxc: re-issue for the records the hypervisor did not get to (it reports nr_vcpus done).
+    let done = 0;
+    while (done < elems.length) {
+      abi.xen_domctl.init(this.mem, this.buf, { cmd: DOMCTL.scheduler_op, interface_version: XEN_DOMCTL_INTERFACE_VERSION, domain: domid });
+      abi.xen_domctl_scheduler_op.write(this.mem, this.buf + abi.DOMCTL_U, { sched_id: schedId, cmd });
+      header.write(this.mem, u, { vcpus: arr + done * elem.size, nr_vcpus: elems.length - done } as Partial<Values<H>>);
+      check(this.hc('domctl', this.buf), 'XEN_DOMCTL_scheduler_op');
+      const n = header.get(this.mem, u, 'nr_vcpus');
+      if (n === 0) break;
+      done += n;
+    }
+    return { nr: done, elems: elems.map((_, i) => elem.read(this.mem, arr + i * elem.size)) };
+  }
+
+  /** XEN_DOMCTL_setdomainhandle: the domain's 16-byte handle (UUID). */
+  domainSetHandle(domid: number, handle: Uint8Array): void {
+    if (handle.length !== 16) throw new RangeError('a domain handle is 16 bytes');
+    this.domctl(DOMCTL.setdomainhandle, domid, null, {}, 'XEN_DOMCTL_setdomainhandle', (u) => this.mem.setBytes(u, handle));
+  }
+
   // ---------------------------------------------------------------- sysctl
 
   schedGlobalSet<F extends Record<string, Field>>(pool: number, schedId: number, layout: Struct<F>, values: Partial<Values<F>>): void {
@@ -220,6 +258,32 @@ export class Xc {
     }
     check(this.hc('sysctl', this.buf), 'XEN_SYSCTL_scheduler_op');
     return layout.read(this.mem, u);
+  }
+
+  /**
+   * XEN_SYSCTL_scheduler_op whose payload is one guest handle (`header`'s `handleField`, e.g.
+   * ARINC653's `schedule`) to a `size`-byte struct in dom0's memory: `write` fills it before the
+   * call (putinfo), `read` decodes it after (libxc's xc_sched_arinc653_schedule_set/get).
+   */
+  schedGlobalHandleOp<T, H extends Record<string, Field>>(
+    pool: number,
+    schedId: number,
+    cmd: number,
+    header: Struct<H>,
+    handleField: keyof H & string,
+    size: number,
+    write: ((mem: ByteAccess, addr: number) => void) | null,
+    read: (mem: ByteAccess, addr: number) => T,
+  ): T {
+    if (size > 2 * 4096) throw new RangeError('payload too large');
+    const at = this.data;
+    this.mem.setBytes(at, new Uint8Array(size));
+    write?.(this.mem, at);
+    abi.xen_sysctl.init(this.mem, this.buf, { cmd: SYSCTL.scheduler_op, interface_version: XEN_SYSCTL_INTERFACE_VERSION });
+    abi.xen_sysctl_scheduler_op.write(this.mem, this.buf + abi.SYSCTL_U, { cpupool_id: pool, sched_id: schedId, cmd });
+    header.set(this.mem, this.buf + abi.SYSCTL_U + abi.SYSCTL_SCHEDOP_U, handleField, at);
+    check(this.hc('sysctl', this.buf), 'XEN_SYSCTL_scheduler_op');
+    return read(this.mem, at);
   }
 
   physinfo() {

@@ -1,8 +1,19 @@
 /** xt demo */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { runDemo, formatDemo, demoJson, DEMO_DEFAULTS } from '../../demo/demo';
-import { JsonlTraceWriter } from '../../trace/jsonl';
+import { openTrace, traceFormat, TraceFormatError } from '../../trace/open';
 import { durationArg, intArg } from '../args';
+
+/** A trace file whose extension names a format we write. */
+function traceFileArg(v: string): string {
+  try {
+    traceFormat(v);
+  } catch (e) {
+    if (e instanceof TraceFormatError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
+  return v;
+}
 
 export function register(program: Command): void {
   program
@@ -11,17 +22,27 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', intArg(0, 2 ** 31 - 1), DEMO_DEFAULTS.seed)
     .option('--duration <time>', 'measured virtual time (e.g. 20s)', durationArg, DEMO_DEFAULTS.durationNs)
     .option('--json', 'print the figures as one JSON object (integer ns) on stdout')
-    .option('--trace <file>', 'write the trace of both runs to FILE (JSON lines)')
+    .option(
+      '--trace <file>',
+      'write the trace of both runs to FILE, in the format its extension names: .json Perfetto/Chrome ' +
+        '(one process per run), .xentrace/.trc/.bin xentrace records for xenalyze (one file per run: ' +
+        'FILE.rr.xentrace, FILE.bvt.xentrace), .jsonl JSON lines',
+      traceFileArg,
+    )
     .action((o: { seed: number; duration: number; json?: boolean; trace?: string }) => {
-      const writer = o.trace ? new JsonlTraceWriter(o.trace) : null;
-      const report = runDemo({
-        seed: o.seed,
-        durationNs: o.duration,
-        log: (l) => process.stderr.write(l + '\n'),
-        onTrace: (run, bus) => writer?.attach(bus, run),
-      });
-      writer?.close();
-      if (writer) process.stderr.write(`trace: ${writer.records} records written to ${o.trace}\n`);
+      const sink = o.trace ? openTrace(o.trace) : null;
+      let report;
+      try {
+        report = runDemo({
+          seed: o.seed,
+          durationNs: o.duration,
+          log: (l) => process.stderr.write(l + '\n'),
+          onTrace: (run, bus) => sink?.attach(bus, run),
+        });
+      } finally {
+        sink?.close();
+      }
+      if (sink) process.stderr.write(`trace: ${sink.records} ${sink.format} records written to ${sink.files.join(', ')}\n`);
       process.stdout.write((o.json ? demoJson(report) : formatDemo(report)) + '\n');
     });
 }
