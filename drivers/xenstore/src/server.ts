@@ -341,7 +341,7 @@ export class XenstoreServer {
 
   /** `handle`, then take everything queued for `c` (tests and in-process clients). */
   request(c: Connection, type: number, payload: Uint8Array | string = new Uint8Array(0), txId = 0, reqId = 0): XsMessage[] {
-    const p = typeof payload === 'string' ? cstringsRaw(payload) : payload;
+    const p = typeof payload === 'string' ? rawBytes(payload) : payload;
     this.handle(c, { type, reqId, txId, payload: p });
     return c.take();
   }
@@ -1174,7 +1174,7 @@ function watchPath(w: Watch, name: string): string {
 }
 
 /** A payload given as a JS byte string in `request` (tests): used verbatim. */
-function cstringsRaw(s: string): Uint8Array {
+function rawBytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;

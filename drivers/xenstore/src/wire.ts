@@ -93,6 +93,12 @@ const EMPTY = new Uint8Array(0);
 export function bstr(b: Uint8Array, start = 0, end = b.length): string {
   const n = end - start;
   if (n <= 0) return '';
+  if (n <= 64) {
+    // Paths and tokens are short: a plain loop allocates nothing but the string.
+    let s = '';
+    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+    return s;
+  }
   if (n < 1024) return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]);
   let s = '';
   for (let i = start; i < end; i += 1024) s += String.fromCharCode.apply(null, b.subarray(i, Math.min(end, i + 1024)) as unknown as number[]);

@@ -79,7 +79,7 @@ export function xenstoreBenchUnavailable(): string | null {
 }
 
 export function runXenstoreBench(opts: { rounds?: number; ops?: number; txs?: number } = {}): XenstoreBench {
-  const rounds = opts.rounds ?? 3;
+  const rounds = opts.rounds ?? 5;
   const ops = opts.ops ?? 20_000;
   const txs = opts.txs ?? 5_000;
   const client = buildClient();

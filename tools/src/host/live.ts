@@ -86,6 +86,7 @@ export class LiveHost {
 
   async stop(): Promise<void> {
     await this.socket.close();
+    this.pacer.pump(); // catch virtual time up with the wall clock
     this.pacer.stop();
   }
 }
