@@ -305,10 +305,12 @@ export const arinc653Scheduler: SchedulerOps<G, undefined, D, U> = {
     return { next, sliceNs: g.nextSwitchTime - now, migrated: false };
   },
 
+  // Xen's a653sched_pick_resource ignores hard affinity (current pCPU if in the pool, else the
+  // first); we keep its preference order within hard affinity ∩ pool, as every policy here must.
   pickResource: (g, unit) => {
-    const pool = g.ctx.cpus();
-    const first = pool.first();
-    return pool.has(unit.res) || first === undefined ? unit.res : (first as PcpuId);
+    const allowed = unit.hardAffinity.and(g.ctx.cpus());
+    const first = allowed.first() ?? g.ctx.cpus().first();
+    return allowed.has(unit.res) || first === undefined ? unit.res : (first as PcpuId);
   },
 
   adjustGlobal: (g, cmd, u, mem) => {
