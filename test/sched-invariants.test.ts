@@ -70,7 +70,7 @@ function apply(s: ReturnType<typeof scenario>, c: Cmd): void {
       if (c.k === 'pause') xc.domainPause(id);
       else if (c.k === 'unpause') xc.domainUnpause(id);
       else if (c.k === 'move') xc.cpupoolMoveDomain(c.pool === 0 ? 0 : s.pool1, id);
-      else {
+      else if (c.k === 'hard' || c.k === 'soft') {
         const d = host.hv.domains.get(id)!;
         if (c.v >= d.vcpus.length) return 0;
         // a mask over the 3 pCPUs; one outside the domain's pool is refused with -EINVAL

@@ -17,7 +17,8 @@ describe('xt host', () => {
       const socket = join(dir, 'xs.sock');
       const r = xt(['host', '--duration', '1s', '--guest', 'web:minios-idle:8'], { XENSTORED_PATH: socket });
       expect(r.code, r.err).toBe(0);
-      expect(r.out).toBe(`xenstored socket: ${socket}\nexport XENSTORED_PATH=${socket}\n`);
+      const control = join(dir, 'control');
+      expect(r.out).toBe(`xenstored socket: ${socket}\ncontrol socket: ${control}\nexport XENSTORED_PATH=${socket}\nexport XENOTYPE_HOST=${control}\n`);
       expect(r.err).toMatch(/guest web: domain 1/);
       const virt = Number(/stopped at ([\d.]+) s virtual/.exec(r.err)![1]);
       expect(virt).toBeGreaterThan(0.9); // virtual time followed the wall clock

@@ -13,8 +13,9 @@ import * as report from './commands/report';
 import * as worker from './commands/worker';
 import * as list from './commands/list';
 import * as consoleCmd from './commands/console';
+import * as control from './commands/control';
 
-const COMMANDS: { register(p: Command): void }[] = [demo, bench, host, compare, run, sweep, report, worker, list, consoleCmd];
+const COMMANDS: { register(p: Command): void }[] = [demo, bench, host, compare, run, sweep, report, worker, list, consoleCmd, control];
 
 const program = new Command();
 program

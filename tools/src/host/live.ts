@@ -6,13 +6,17 @@
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Host, type HostSpec } from './host';
 import { RealtimePacer, type PacerClock } from './realtime';
 import { Xenstored, type XenstoredOptions } from '../xenstored/service';
 import { XenstoreSocketServer } from '../xenstored/unix-socket';
 import { createDomain } from '../toolstack/xenstore';
 import type { Registry } from '@xenotype/core';
+import { ConsoleDaemon } from '../console/daemon';
+import { ControlServer } from '../control/server';
+import { defaultRegistry } from './registry';
+import type { JobBody } from './host';
 
 export interface LiveGuest {
   name: string;
@@ -24,6 +28,8 @@ export interface LiveGuest {
 
 export interface LiveHostOptions {
   socket: string;
+  /** Control socket for `xt list`, `xt sched`, ... (default: "control" beside the xenstored socket). */
+  control?: string;
   host?: Partial<Omit<HostSpec, 'services'>>;
   xenstored?: XenstoredOptions;
   guests?: LiveGuest[];
@@ -45,14 +51,30 @@ export class LiveHost {
   readonly xsd: Xenstored;
   readonly pacer: RealtimePacer;
   readonly socket: XenstoreSocketServer;
+  readonly control: ControlServer;
+  readonly consoles = new ConsoleDaemon();
   readonly guests: { name: string; domid: number }[] = [];
 
   constructor(readonly opts: LiveHostOptions) {
     this.xsd = new Xenstored({ log: opts.log, ...opts.xenstored });
-    const spec: HostSpec = { cpus: 2, memoryMiB: 512, scheduler: 'rr', seed: 1, ...opts.host, services: [this.xsd] };
-    this.host = opts.registry ? new Host(spec, opts.registry) : new Host(spec);
+    const registry = opts.registry ?? defaultRegistry();
+    const spec: HostSpec = { cpus: 2, memoryMiB: 512, scheduler: 'rr', seed: 1, ...opts.host, services: [this.xsd, this.consoles] };
+    this.host = new Host(spec, registry);
     this.pacer = new RealtimePacer(this.host.hv.engine, { leadNs: opts.leadNs, clock: opts.clock });
     this.socket = new XenstoreSocketServer(this.xsd, this.host.hv, this.pacer, opts.socket);
+    this.control = new ControlServer(
+      { host: this.host, xsd: this.xsd, registry },
+      { run: (name, body) => this.runJob(name, body) },
+      opts.control ?? join(dirname(opts.socket), 'control'),
+    );
+  }
+
+  /** Run a dom0 job on the paced host and wait (in wall time) for it to finish. */
+  async runJob<T>(name: string, body: JobBody<T>, timeoutMs = 30_000): Promise<T> {
+    const job = this.host.submit(name, body);
+    this.pacer.pump();
+    await this.until(() => job.done, timeoutMs, `${name} did not finish`);
+    return job.value();
   }
 
   /** Boot (paced), build the guests, then listen. Resolves when the socket accepts clients. */
@@ -74,6 +96,7 @@ export class LiveHost {
       this.guests.push({ name: g.name, domid: job.value() });
     }
     await this.socket.listen();
+    await this.control.listen();
   }
 
   private async until(cond: () => boolean, ms: number, what: string): Promise<void> {
@@ -85,6 +108,7 @@ export class LiveHost {
   }
 
   async stop(): Promise<void> {
+    await this.control.close();
     await this.socket.close();
     this.pacer.pump(); // catch virtual time up with the wall clock
     this.pacer.stop();

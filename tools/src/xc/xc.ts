@@ -164,6 +164,22 @@ export class Xc {
     this.domctl(DOMCTL.setvcpucontext, domid, abi.xen_domctl_vcpucontext, { vcpu, ctxt: regs ? ctxAddr : 0 }, 'XEN_DOMCTL_setvcpucontext');
   }
 
+  /** XEN_DOMCTL_getvcpuaffinity: both masks. */
+  getVcpuAffinity(domid: number, vcpu: number, nrCpus: number): { hard: CpuSet; soft: CpuSet } {
+    const hb = this.data;
+    const sb = this.data + 64;
+    this.domctl(DOMCTL.getvcpuaffinity, domid, abi.xen_domctl_vcpuaffinity, {
+      vcpu,
+      flags: XEN_VCPUAFFINITY.hard | XEN_VCPUAFFINITY.soft,
+      hard_bitmap: hb,
+      hard_nr_bits: nrCpus,
+      soft_bitmap: sb,
+      soft_nr_bits: nrCpus,
+    }, 'XEN_DOMCTL_getvcpuaffinity');
+    const bytes = Math.ceil(nrCpus / 8);
+    return { hard: CpuSet.fromBitmap(this.mem.getBytes(hb, bytes), nrCpus), soft: CpuSet.fromBitmap(this.mem.getBytes(sb, bytes), nrCpus) };
+  }
+
   setVcpuAffinity(domid: number, vcpu: number, hard: CpuSet | null, soft: CpuSet | null, nrCpus: number): { hard: CpuSet; soft: CpuSet } {
     const hb = this.data;
     const sb = this.data + 64;

@@ -17,23 +17,25 @@ export function register(program: Command): void {
     .command('host')
     .description('run a live host paced to the wall clock: dom0 with xenstored, serving Xen’s xenstore tools on a Unix socket')
     .option('--socket <path>', 'xenstored socket (default: $XENSTORED_PATH, else $XENSTORED_RUNDIR/socket, else a temp dir)')
+    .option('--control <path>', 'control socket for xt list/sched/cpupool-*/... (default: "control" beside the xenstored socket)')
     .option('--cpus <n>', 'physical CPUs', intArg(1, 64), 2)
     .option('--memory <MiB>', 'machine memory', intArg(64, 1 << 20), 512)
-    .option('--scheduler <name>', `CPU scheduler (${SCHEDULERS.map((s) => s.name).join(', ')}, ...)`, 'rr')
+    .option('--scheduler <name>', `CPU scheduler (${SCHEDULERS.map((s) => s.optName).join(', ')}, ...)`, 'rr')
     .option('--guest <spec>', 'start a guest: name[:kernel[:memMiB]] (repeatable)', guestArg)
     .option('--duration <time>', 'stop after this much wall time (default: until SIGINT/SIGTERM)', durationArg)
     .option('--seed <n>', 'random seed', intArg(0, 2 ** 31 - 1), 1)
-    .action(async (o: { socket?: string; cpus: number; memory: number; scheduler: string; guest?: LiveGuest[]; duration?: number; seed: number }) => {
+    .action(async (o: { socket?: string; control?: string; cpus: number; memory: number; scheduler: string; guest?: LiveGuest[]; duration?: number; seed: number }) => {
       const socket = o.socket ?? defaultSocketPath();
       const live = new LiveHost({
         socket,
+        control: o.control,
         host: { cpus: o.cpus, memoryMiB: o.memory, scheduler: o.scheduler, seed: o.seed },
         guests: o.guest,
         log: (l) => process.stderr.write(`xenstored: ${l}\n`),
       });
       await live.start();
       for (const g of live.guests) process.stderr.write(`guest ${g.name}: domain ${g.domid}\n`);
-      process.stdout.write(`xenstored socket: ${socket}\nexport XENSTORED_PATH=${socket}\n`);
+      process.stdout.write(`xenstored socket: ${socket}\ncontrol socket: ${live.control.path}\nexport XENSTORED_PATH=${socket}\nexport XENOTYPE_HOST=${live.control.path}\n`);
       await new Promise<void>((resolve) => {
         const done = () => resolve();
         process.once('SIGINT', done);
