@@ -71,6 +71,10 @@
  *  - an idle pCPU (running its idle unit) is in g.idlers unless it was tickled since.
  */
 import {
+  BALANCE_HARD,
+  BALANCE_SOFT,
+  balanceMask,
+  hasSoftAffinity,
   Errno,
   XEN_DOMCTL_SCHEDOP,
   XEN_SCHEDULER,
@@ -234,25 +238,6 @@ const inter = (a: Iterable<number>, b: { has(x: number): boolean }): Set<number>
   for (const x of a) if (b.has(x)) out.add(x);
   return out;
 };
-
-/** has_soft_affinity (private.h): soft affinity that actually restricts, within the pool. */
-function hasSoftAffinity(g: G, unit: SchedUnit): boolean {
-  const hard = unit.hardAffinity;
-  const soft = unit.softAffinity;
-  return !hard.subsetOf(soft) && soft.intersects(hard) && !g.ctx.cpus().subsetOf(soft);
-}
-
-const BALANCE_SOFT = 0;
-const BALANCE_HARD = 1;
-
-/** affinity_balance_cpumask: soft ∩ hard (hard if empty) for the soft step, hard for the hard one. */
-function balanceMask(unit: SchedUnit, step: number): CpuSet {
-  if (step === BALANCE_SOFT) {
-    const m = unit.softAffinity.and(unit.hardAffinity);
-    return m.isEmpty ? unit.hardAffinity : m;
-  }
-  return unit.hardAffinity;
-}
 
 const nodeOf = (g: G, cpu: number) => g.ctx.topology.cpus[cpu].socket;
 
@@ -446,7 +431,7 @@ function cpuPick(g: G, unit: SchedUnit, commit: boolean): PcpuId {
   let spc: P | null = null;
   for (const step of [BALANCE_SOFT, BALANCE_HARD]) {
     const allowed = balanceMask(unit, step).and(online);
-    if (step === BALANCE_SOFT && (!hasSoftAffinity(g, unit) || allowed.isEmpty)) continue;
+    if (step === BALANCE_SOFT && (!hasSoftAffinity(unit, g.ctx.cpus()) || allowed.isEmpty)) continue;
     if (allowed.isEmpty) break; // outside the pool altogether: the framework falls back
     const cpus = toSet(allowed);
     cpu = cpus.has(unit.res) ? unit.res : cycle(unit.res, cpus);
@@ -505,7 +490,7 @@ function runqTickle(g: G, u: U): void {
     mask.add(cpu);
   } else if (idleMask.size > 0) {
     for (const step of [BALANCE_SOFT, BALANCE_HARD]) {
-      if (step === BALANCE_SOFT && !hasSoftAffinity(g, unit)) continue;
+      if (step === BALANCE_SOFT && !hasSoftAffinity(unit, g.ctx.cpus())) continue;
       const newIdlers = inter(balanceMask(unit, step).ids, idleMask);
       if (newIdlers.size === 0 && step === BALANCE_SOFT) continue;
       if (newIdlers.size === 0 && u.pri > cur.pri) mask.add(cpu); // let new preempt cur
@@ -536,7 +521,7 @@ function runqSteal(g: G, peer: number, cpu: number, pri: number, step: number, n
   for (const sp of pp.runq) {
     if (sp.pri <= pri) break;
     const unit = sp.unit;
-    if (unit.isRunning || (step === BALANCE_SOFT && !hasSoftAffinity(g, unit))) continue;
+    if (unit.isRunning || (step === BALANCE_SOFT && !hasSoftAffinity(unit, g.ctx.cpus()))) continue;
     if (!cacheHot(g, sp, now) && balanceMask(unit, step).has(cpu)) {
       trace(g, TRC_CSCHED.STOLEN_UNIT, [peer, unit.domid, unit.vcpuId]);
       runqRemove(sp);

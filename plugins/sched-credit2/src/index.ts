@@ -78,6 +78,10 @@
  *    and sits on its domain's parked list.
  */
 import {
+  BALANCE_HARD,
+  BALANCE_SOFT,
+  balanceMask,
+  hasSoftAffinity,
   Errno,
   XEN_DOMCTL_SCHEDOP,
   XEN_SCHEDULER,
@@ -289,20 +293,6 @@ const intersects = (a: Iterable<number>, b: { has(x: number): boolean }) => {
   return false;
 };
 
-function hasSoftAffinity(g: G, unit: SchedUnit): boolean {
-  const hard = unit.hardAffinity;
-  const soft = unit.softAffinity;
-  return !hard.subsetOf(soft) && soft.intersects(hard) && !g.ctx.cpus().subsetOf(soft);
-}
-const BALANCE_SOFT = 0;
-const BALANCE_HARD = 1;
-function balanceMask(unit: SchedUnit, step: number): CpuSet {
-  if (step === BALANCE_SOFT) {
-    const m = unit.softAffinity.and(unit.hardAffinity);
-    return m.isEmpty ? unit.hardAffinity : m;
-  }
-  return unit.hardAffinity;
-}
 
 // ------------------------------------------------------------------ tracing
 
@@ -611,7 +601,7 @@ function runqTickle(g: G, nu: U, now: Ns): void {
   else {
     let allowed = new Set<number>();
     for (const step of [BALANCE_SOFT, BALANCE_HARD]) {
-      if (step === BALANCE_SOFT && !hasSoftAffinity(g, unit)) continue;
+      if (step === BALANCE_SOFT && !hasSoftAffinity(unit, g.ctx.cpus())) continue;
       allowed = inter(balanceMask(unit, step).ids, online);
       // Fully idle cores first, then any idle and untickled pCPU; its own pCPU preferred.
       let i = testOrCycle(cpu, inter(rqd.smtIdle, allowed));
@@ -814,7 +804,7 @@ function runqCandidate(g: G, rqd: RQ, scurr: U, cpu: number, now: Ns): U {
       return scurr;
     }
     let softAffPreempt = false;
-    if (hasSoftAffinity(g, prev)) {
+    if (hasSoftAffinity(prev, g.ctx.cpus())) {
       const soft = balanceMask(prev, BALANCE_SOFT);
       if (!soft.has(cpu)) {
         const free = minus(inter(soft.ids, rqd.idle), rqd.tickled);
@@ -919,7 +909,7 @@ function schedule(g: G, prev: SchedUnit, now: Ns, cpu: number, taskletWork: bool
 function fallbackCpu(g: G, svc: U): number {
   const unit = svc.unit;
   for (const step of [BALANCE_SOFT, BALANCE_HARD]) {
-    if (step === BALANCE_SOFT && !hasSoftAffinity(g, unit)) continue;
+    if (step === BALANCE_SOFT && !hasSoftAffinity(unit, g.ctx.cpus())) continue;
     const m = balanceMask(unit, step).and(g.ctx.cpus());
     if (m.has(unit.res)) return unit.res;
     const inRq = svc.rqd ? m.ids.filter((c) => svc.rqd!.active.has(c)) : [];
@@ -948,7 +938,7 @@ function resPick(g: G, unit: SchedUnit): PcpuId {
     }
   }
   if (newCpu < 0) {
-    const hasSoft = hasSoftAffinity(g, unit);
+    const hasSoft = hasSoftAffinity(unit, g.ctx.cpus());
     let minRqd: RQ | null = null;
     let minS: RQ | null = null;
     let minSAvg = Infinity;

@@ -35,7 +35,7 @@
  * never both assigned and waiting; only online units are assigned or waiting; a pCPU runs only idle
  * or its assigned unit; a waiting unit never runs.
  */
-import { XEN_SCHEDULER, type CpuSet, type PcpuId, type SchedContext, type SchedUnit, type SchedulerOps } from '@xenotype/core';
+import { BALANCE_HARD, BALANCE_SOFT, XEN_SCHEDULER, balanceMask, hasSoftAffinity, type CpuSet, type PcpuId, type SchedContext, type SchedUnit, type SchedulerOps } from '@xenotype/core';
 
 /** null trace events (TRC_SCHED_CLASS_EVT(SNULL = 5, n)). */
 export const NULL_TRACE = {
@@ -78,23 +78,11 @@ function pdataOf(g: G, cpu: PcpuId): P | undefined {
   return g.ctx.cpus().has(cpu) ? g.ctx.pdata<P>(cpu) : undefined;
 }
 
-/** has_soft_affinity: soft affinity matters (narrower than hard, meets it, narrower than the pool). */
-function hasSoft(g: G, unit: SchedUnit): boolean {
-  const { hardAffinity: hard, softAffinity: soft } = unit;
-  return !hard.subsetOf(soft) && soft.intersects(hard) && !g.ctx.cpus().subsetOf(soft);
-}
+const hasSoft = (g: G, unit: SchedUnit): boolean => hasSoftAffinity(unit, g.ctx.cpus());
+/** affinity_balance_cpumask ∩ pool. */
+const poolBalanceMask = (g: G, unit: SchedUnit, step: Step): CpuSet => balanceMask(unit, step === Step.soft ? BALANCE_SOFT : BALANCE_HARD).and(g.ctx.cpus());
 
-/** affinity_balance_cpumask ∩ pool: soft ∩ hard (hard if empty) at the soft step, hard at the hard step. */
-function balanceMask(g: G, unit: SchedUnit, step: Step): CpuSet {
-  let m = unit.hardAffinity;
-  if (step === Step.soft) {
-    const s = unit.softAffinity.and(unit.hardAffinity);
-    if (!s.isEmpty) m = s;
-  }
-  return m.and(g.ctx.cpus());
-}
-
-const checkAffinity = (g: G, unit: SchedUnit, cpu: PcpuId, step: Step) => balanceMask(g, unit, step).has(cpu);
+const checkAffinity = (g: G, unit: SchedUnit, cpu: PcpuId, step: Step) => poolBalanceMask(g, unit, step).has(cpu);
 
 /** Where a unit is (assigned) or was last placed. */
 const master = (n: NullUnit): PcpuId => n.cpu ?? n.unit.res;
@@ -107,7 +95,7 @@ function pickRes(g: G, n: NullUnit): PcpuId {
   let out: PcpuId | undefined;
   for (const step of [Step.soft, Step.hard]) {
     if (step === Step.soft && !hasSoft(g, unit)) continue;
-    const mask = balanceMask(g, unit, step);
+    const mask = poolBalanceMask(g, unit, step);
     if (npc && (npc.unit === null || npc.unit === n) && mask.has(cpu)) {
       out = cpu;
       break;
