@@ -3,10 +3,10 @@
  * defaults. They are fixed before a run and never tuned to hit a result.
  *
  * Context switch = switchNs + tlbRefillNs + refill(working set). The refill term models a per-pCPU
- * cache: a vCPU switched in reloads the part of its working set (capped at the cache size) that
- * others evicted since it last ran there; eviction is proportional to the bytes others loaded into
- * that cache meanwhile. So a few domains that fit in the cache together switch almost for free,
- * and many domains pay a full refill on every switch — the effect behind the paper's Figure 6.
+ * LRU cache by stack distance: a vCPU switched in reloads the part of its working set (capped at the
+ * cache size) that no longer fits once the bytes others touched there since it left are counted.
+ * So domains whose working sets fit in the cache together switch almost for free, and once the
+ * aggregate exceeds it every switch pays a full refill — the effect behind the paper's Figure 6.
  */
 import type { Ns } from '../engine/time';
 

@@ -40,8 +40,8 @@ export class Pcpu {
   priv: unknown = undefined;
   sTimer: EventHandle | null = null;
   softirq: EventHandle | null = null;
-  /** Bytes loaded into this pCPU's cache so far (monotone): the cache model's clock. */
-  cacheLoaded = 0;
+  /** Bytes the vCPUs that ran here have touched so far (monotone): the cache model's clock. */
+  cacheTouched = 0;
   /** When the current vCPU was switched in. */
   switchedAt: Ns = 0;
   /** Scheduling decisions taken (for benchmarks). */
@@ -465,8 +465,10 @@ export class SchedFramework {
     pc.curr = next;
     pc.switchedAt = now;
     if (!prev.isIdle) {
+      // prev's stint touched its working set: it is now the most recent data in this cache
+      pc.cacheTouched += Math.min(prev.workingSet, this.costs.cacheBytes);
       prev.lastCpu = pc.id;
-      prev.cacheMark = pc.cacheLoaded;
+      prev.cacheMark = pc.cacheTouched;
     }
     if (!next.isIdle) this.executor.run(next, pc, this.switchCost(pc, next));
     if (!prev.isIdle) {
@@ -476,17 +478,21 @@ export class SchedFramework {
     }
   }
 
-  /** Fixed switch cost + TLB refill + reload of the evicted part of next's working set. */
+  /**
+   * Fixed switch cost + TLB refill + reload of the evicted part of next's working set. The cache is
+   * modelled as LRU by stack distance: next's data survives while what others touched on this pCPU
+   * since next left, plus next's own working set, fits in the cache; beyond that the excess is
+   * evicted (all of it when next last ran elsewhere, or never).
+   */
   private switchCost(pc: Pcpu, next: Vcpu): Ns {
     const c = this.costs;
     const ws = Math.min(next.workingSet, c.cacheBytes);
-    let refill = ws;
+    let missing = ws;
     if (next.lastCpu === pc.id) {
-      const evicted = pc.cacheLoaded - next.cacheMark;
-      refill = Math.round((ws * Math.min(evicted, c.cacheBytes)) / c.cacheBytes);
+      const others = pc.cacheTouched - next.cacheMark;
+      missing = Math.min(ws, Math.max(0, others + ws - c.cacheBytes));
     }
-    pc.cacheLoaded += refill;
-    return c.switchNs + c.tlbRefillNs + Math.round(refill / c.refillBytesPerNs);
+    return c.switchNs + c.tlbRefillNs + Math.round(missing / c.refillBytesPerNs);
   }
 
   // ---------------------------------------------------------------- adjust

@@ -23,6 +23,7 @@ export interface EventChannelCap {
   allocUnbound(remoteDom: number): number;
   bindInterdomain(remoteDom: number, remotePort: number): number;
   notify(port: number): void;
+  /** Close our end; threads waiting on the port wake (and find it closed). */
   close(port: number): void;
   /** Events seen so far on `port` (a generation counter). */
   generation(port: number): number;
@@ -124,6 +125,20 @@ export class XenstoreError extends Error {
   }
 }
 
+/**
+ * A wake-up point between threads of one domain, counted in generations (STYLE §9; Mirage's
+ * Lwt_condition, Linux's wait queues): a waiter notes `generation`, looks at its condition, and
+ * waits for a generation newer than the one it noted, so a wake between the look and the wait is
+ * not lost. Drivers use it where one of their threads hands work or results to another.
+ */
+export interface WaitQueue {
+  readonly generation: number;
+  /** Bump the generation and make every waiter runnable. */
+  wake(): void;
+  /** Wait for a generation newer than `seen`; returns it, or -1 at `deadline` (guest system time). */
+  wait(seen: number, deadline?: number): Co<number>;
+}
+
 /** Everything a frontend or backend instance is given. */
 export interface DriverCaps {
   readonly domid: number;
@@ -134,5 +149,7 @@ export interface DriverCaps {
   readonly xs: XenstoreCap;
   /** Start a driver thread. */
   spawn(name: string, body: Co<unknown>): void;
+  /** A new wait queue for this driver's threads. */
+  waitQueue(): WaitQueue;
   log(line: string): void;
 }

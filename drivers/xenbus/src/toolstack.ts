@@ -7,7 +7,8 @@
  *               plus a copy of the backend's entries (inherits /libxl's perms: dom0 only)
  *   frontend    removed, recreated, perms [n<fe>, r<be>] (owner fe, backend may read) — console 0
  *               uses [n<be>, r<fe>] instead; then `backend`, and each frontend entry written
- *               with the directory's perms (libxl__xs_writev_perms)
+ *               with the directory's perms (libxl__xs_writev_perms); read-only frontend
+ *               entries (libxl's ro_front) get [n<be>, r<fe>]
  *   backend     removed, recreated, perms [n<be>, r<fe>] (owner be, frontend may read); then
  *               `frontend`, and each backend entry (inheriting the directory's perms)
  *
@@ -31,6 +32,11 @@ export interface DeviceSpec {
   backend?: Record<string, string | number>;
   /** Extra frontend entries (after backend-id, state). */
   frontend?: Record<string, string | number>;
+  /**
+   * Frontend entries the guest may read but not change (libxl's ro_front, e.g. a vif's mtu):
+   * written with the backend directory's perms [n<be>, r<fe>].
+   */
+  frontendReadOnly?: Record<string, string | number>;
 }
 
 export interface DevicePaths {
@@ -94,6 +100,10 @@ export function* deviceAdd(xs: XenstoreCap, d: DeviceSpec): Co<DevicePaths> {
     for (const [k, v] of fents) {
       yield* xs.write(`${p.frontend}/${k}`, v, t);
       yield* xs.setPerms(`${p.frontend}/${k}`, fperms, t);
+    }
+    for (const [k, v] of entries(d.frontendReadOnly)) {
+      yield* xs.write(`${p.frontend}/${k}`, v, t);
+      yield* xs.setPerms(`${p.frontend}/${k}`, bperms, t);
     }
 
     yield* rmIfPresent(xs, p.backend, t);

@@ -10,10 +10,10 @@
  * `xs` is the guest's xenstore client over its store ring (./xenstore.ts). A domain whose xenstore
  * connection is not that ring (dom0, which talks to its in-process xenstored) passes its client in.
  */
-import { GrantStatusError, type Co, type DriverCaps, type EventChannelCap, type GrantCap, type GrantMapping, type MemoryCap, type TimeCap, type XenstoreCap } from '@xenotype/xenbus';
+import { GrantStatusError, type Co, type DriverCaps, type EventChannelCap, type GrantCap, type GrantMapping, type MemoryCap, type TimeCap, type WaitQueue, type XenstoreCap } from '@xenotype/xenbus';
 import type { MiniOS } from './minios';
 import { GrantError } from './gnttab';
-import type { ThreadBody, ThreadOp } from './threads';
+import { Signal, type ThreadBody, type ThreadOp } from './threads';
 
 /**
  * A driver coroutine (XenstoreCap, EventChannelCap waits, xenbus steps) as a MiniOS thread
@@ -89,5 +89,17 @@ export class MiniOSCaps implements DriverCaps {
 
   log(line: string): void {
     this.os.printk(line);
+  }
+
+  waitQueue(): WaitQueue {
+    const os = this.os;
+    const sig = new Signal();
+    return {
+      get generation() {
+        return sig.gen;
+      },
+      wake: () => os.notify(sig),
+      wait: (seen, deadline) => os.waitFor(sig, seen, deadline ?? Infinity),
+    };
   }
 }

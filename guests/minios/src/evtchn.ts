@@ -65,9 +65,11 @@ export class EventChannels {
     this.op(abi.evtchn_send, EVTCHNOP.send, { port }, 'EVTCHNOP_send');
   }
 
+  /** Close a port; threads waiting on it wake (their next look finds it closed). */
   close(port: number): void {
     this.op(abi.evtchn_close, EVTCHNOP.close, { port }, 'EVTCHNOP_close');
     this.handlers.delete(port);
+    this.signals.get(port)?.notify((t) => this.os.wake(t));
     this.signals.delete(port);
   }
 

@@ -6,3 +6,5 @@ export * from './workloads';
 export { XenstoreClient } from './xenstore';
 export { MiniOSCaps, asThread } from './caps';
 export { PvConsole } from './console';
+export { NetDevice, NetError, NetStack, netConnect, type Datagram, type NetStackOptions, type NetStackStats } from './netfront';
+export { BlkFront, BlkIoError } from './blkfront';

@@ -6,6 +6,9 @@
 import { ms, us } from '@xenotype/core';
 import type { App, MiniOS } from './minios';
 import type { ThreadOp } from './threads';
+import { BlkFront } from './blkfront';
+import { NetStack, netConnect } from './netfront';
+import { parseIpv4 } from '@xenotype/net';
 
 /**
  * A page holding u64 counters: [0] work units done, [1] wake-ups, [2] sum of lateness (ns);
@@ -299,5 +302,210 @@ WORKLOADS.echo = {
   params: [
     { name: 'lines', kind: 'int', default: 3, doc: 'lines printed at boot' },
     { name: 'period', kind: 'duration', default: 0, doc: 'time between those lines' },
+  ],
+};
+
+/**
+ * Disk-bound (a VBD client): `depth` threads each issue `size`-byte requests to the guest's first
+ * vbd — reads, or writes with probability write/100 — at sequential offsets (one cursor shared by
+ * the threads) or, with random=1, at random `size`-aligned offsets drawn from the domain's random
+ * stream, within the first `span` bytes (0: the whole disk), pausing `think` ns between requests,
+ * for `units` requests in all (default: forever). Requests larger than 44 KiB become several ring
+ * requests (blkfront splits them). Counters: [0] requests completed, [2] sum of their latencies
+ * (ns, submit to answer), [3] bytes read, [4] bytes written, [5] requests that failed, [6] times
+ * the frontend reconnected (a restarted driver domain).
+ */
+function diskApp(name: string, defaults: { size: number; write: number; random: number; depth: number }): App {
+  return function* (os: MiniOS) {
+    const size = os.intArg('size', defaults.size);
+    const writePct = os.intArg('write', defaults.write);
+    const random = os.intArg('random', defaults.random) !== 0;
+    const depth = Math.max(1, os.intArg('depth', defaults.depth));
+    const think = os.intArg('think', 0);
+    const units = os.intArg('units', Infinity);
+    const spanArg = os.intArg('span', 0);
+    const c = new Counters(os);
+    os.printk(`${name}: size=${size}B write=${writePct}% random=${+random} depth=${depth} think=${think}ns counters@gfn ${c.gfn}`);
+    if (!(Number.isInteger(size) && size > 0 && size % 512 === 0)) return os.printk(`${name}: size must be a positive multiple of 512`);
+    const blk = yield* BlkFront.open(os);
+    const sectors = size / 512;
+    const span = Math.min(spanArg > 0 ? Math.floor(spanArg / 512) : Infinity, blk.info!.sectors);
+    const slots = Math.floor(span / sectors);
+    if (slots < 1) return os.printk(`${name}: the disk holds no ${size}-byte request`);
+    const buf = new Uint8Array(size).fill(os.domid & 0xff);
+    let cursor = 0;
+    let started = 0;
+    const worker = function* (): Generator<ThreadOp, void, void> {
+      while (started < units) {
+        started++;
+        const slot = random ? os.cpu.rdrand() % slots : cursor++ % slots;
+        const write = writePct > 0 && os.cpu.rdrand() % 100 < writePct;
+        const t0 = os.now();
+        const r = write ? yield* blk.tryWrite(slot * sectors, buf) : yield* blk.tryRead(slot * sectors, sectors);
+        c.add(2, os.now() - t0);
+        c.add(write ? 4 : 3, size);
+        if (!r.ok) c.add(5);
+        c.set(6, Math.max(0, blk.stats.connects - 1));
+        c.add(0);
+        if (think > 0) yield* os.sleep(think);
+      }
+    };
+    const threads = Array.from({ length: depth - 1 }, (_, i) => os.spawn(`${name}${i + 1}`, worker()));
+    yield* worker();
+    for (const t of threads) yield* os.join(t);
+  };
+}
+
+export const diskBound: App = diskApp('diskbound', { size: 4096, write: 0, random: 0, depth: 1 });
+
+/**
+ * Disk hog (the paper's §4.4 antisocial disk domain, "a sustained dd disk-bandwidth hog"): the
+ * same engine with dd's shape — sequential 64 KiB writes, 8 in flight, never pausing.
+ */
+export const diskHog: App = diskApp('diskhog', { size: 65536, write: 100, random: 0, depth: 8 });
+
+const DISK_PARAMS = (d: { size: number; write: number; random: number; depth: number }): WorkloadParam[] => [
+  { name: 'size', kind: 'bytes', default: d.size, doc: 'bytes per request (a multiple of 512)' },
+  { name: 'write', kind: 'int', default: d.write, doc: 'percentage of requests that are writes' },
+  { name: 'random', kind: 'int', default: d.random, doc: '1: random offsets; 0: sequential' },
+  { name: 'depth', kind: 'int', default: d.depth, doc: 'requests in flight (threads)' },
+  { name: 'think', kind: 'duration', default: 0, doc: 'pause after each request, per thread' },
+  { name: 'span', kind: 'bytes', default: 0, doc: 'bytes of the disk used (0: all of it)' },
+];
+
+WORKLOADS.diskbound = {
+  app: diskBound,
+  doc: 'disk-bound: size=bytes write=% random=0|1 depth=n think=ns span=bytes units=n on the first vbd',
+  params: DISK_PARAMS({ size: 4096, write: 0, random: 0, depth: 1 }),
+};
+
+WORKLOADS.diskhog = {
+  app: diskHog,
+  doc: 'antisocial disk hog: sequential 64 KiB writes, 8 in flight (dd)',
+  params: DISK_PARAMS({ size: 65536, write: 100, random: 0, depth: 8 }),
+};
+
+/**
+ * An IPv4 address argument: a dotted quad, or an integer n meaning 10.0.(n >> 8).(n & 255) (so a
+ * scenario, whose parameters are numbers, can give one).
+ */
+function ipArg(os: MiniOS, name: string, dflt: string): number {
+  const v = os.args.get(name) ?? dflt;
+  if (/^\d+$/.test(v)) return (0x0a000000 + (Number(v) & 0xffff)) >>> 0;
+  const ip = parseIpv4(v);
+  if (ip === null) throw new Error(`bad address for ${name}: "${v}"`);
+  return ip;
+}
+
+/**
+ * Network request/response server (the paper's §4.3 concurrent servers, in miniature): answers
+ * every UDP datagram on `port` of its first vif, after `work` ns of CPU per request over `ws` bytes
+ * (a web server's per-request work), with a reply of `reply` bytes (0: echo the request) that
+ * starts with the request's first 8 bytes. Address `ip`.
+ * Counters: [0] requests served, [3] bytes received, [4] datagrams dropped (no queue room).
+ */
+export const udpServer: App = function* (os: MiniOS) {
+  const port = os.intArg('port', 7);
+  const work = os.intArg('work', us(50));
+  const ws = os.intArg('ws', 64 * 1024);
+  const replySize = os.intArg('reply', 0);
+  const c = new Counters(os);
+  const ip = ipArg(os, 'ip', '1');
+  os.printk(`udpserver: port=${port} work=${work}ns counters@gfn ${c.gfn}`);
+  const dev = yield* netConnect(os, { deadline: os.now() + ms(1000), rxBuffers: 256 });
+  const st = new NetStack(os, dev, { ip });
+  st.bind(port);
+  for (;;) {
+    const d = (yield* st.udpRecv(port))!;
+    c.add(3, d.payload.length);
+    if (work > 0) yield* os.compute(work, ws);
+    let reply = d.payload;
+    if (replySize > 0) {
+      reply = new Uint8Array(replySize);
+      reply.set(d.payload.subarray(0, Math.min(8, replySize)));
+    }
+    yield* st.udpSend(d.src, port, d.sport, reply);
+    c.add(0);
+    c.set(4, st.stats.udpDropped);
+  }
+};
+
+/**
+ * Network load generator: keeps `depth` UDP requests of `size` bytes in flight to
+ * `server`:`port` (one thread each, each waiting for its answer, at most `timeout` ns, then
+ * `think` ns before the next). Address `ip`. Counters: [0] answers, [2] sum of response times (ns),
+ * [3] timeouts, [4] longest response time (ns), [5] requests sent.
+ */
+export const udpClient: App = function* (os: MiniOS) {
+  const port = os.intArg('port', 7);
+  const size = Math.max(8, os.intArg('size', 64));
+  const depth = Math.max(1, os.intArg('depth', 1));
+  const timeout = os.intArg('timeout', ms(100));
+  const think = os.intArg('think', 0);
+  const units = os.intArg('units', Infinity);
+  const c = new Counters(os);
+  const ip = ipArg(os, 'ip', '2');
+  const server = ipArg(os, 'server', '1');
+  os.printk(`udpclient: size=${size} depth=${depth} counters@gfn ${c.gfn}`);
+  const dev = yield* netConnect(os, { deadline: os.now() + ms(1000), rxBuffers: 256 });
+  const st = new NetStack(os, dev, { ip });
+  let sent = 0;
+  const worker = function* (k: number): Generator<ThreadOp, void, void> {
+    const sport = 20000 + k;
+    st.bind(sport);
+    while (sent < units) {
+      const seq = sent++;
+      const req = new Uint8Array(size);
+      new DataView(req.buffer).setFloat64(0, seq);
+      const t0 = os.now();
+      c.add(5);
+      yield* st.udpSend(server, sport, port, req);
+      for (;;) {
+        const d = yield* st.udpRecv(sport, t0 + timeout);
+        if (d === null) {
+          c.add(3);
+          break;
+        }
+        if (d.payload.length < 8 || new DataView(d.payload.buffer, d.payload.byteOffset).getFloat64(0) !== seq) continue; // a late answer
+        const rt = os.now() - t0;
+        c.add(0);
+        c.add(2, rt);
+        if (rt > c.get(4)) c.set(4, rt);
+        break;
+      }
+      if (think > 0) yield* os.sleep(think);
+    }
+  };
+  const threads = Array.from({ length: depth - 1 }, (_, i) => os.spawn(`udpclient${i + 1}`, worker(i + 1)));
+  yield* worker(0);
+  for (const t of threads) yield* os.join(t);
+};
+
+const NET_ADDR_DOC = 'a dotted quad, or n for 10.0.(n >> 8).(n & 255)';
+
+WORKLOADS.udpserver = {
+  app: udpServer,
+  doc: 'network server: answers UDP requests on port=n after work=ns of CPU each (first vif; ip=addr)',
+  unitParam: 'work',
+  params: [
+    { name: 'port', kind: 'int', default: 7, doc: 'UDP port served' },
+    { name: 'work', kind: 'duration', default: us(50), doc: 'CPU time per request (one work unit)' },
+    { name: 'ws', kind: 'bytes', default: 64 * 1024, doc: 'working set while computing' },
+    { name: 'reply', kind: 'bytes', default: 0, doc: 'reply size (0: echo the request)' },
+    { name: 'ip', kind: 'int', default: 1, doc: `our address: ${NET_ADDR_DOC}` },
+  ],
+};
+
+WORKLOADS.udpclient = {
+  app: udpClient,
+  doc: 'network load generator: depth=n UDP requests of size=bytes in flight to server=addr port=n',
+  params: [
+    { name: 'server', kind: 'int', default: 1, doc: `the server's address: ${NET_ADDR_DOC}` },
+    { name: 'port', kind: 'int', default: 7, doc: 'UDP port' },
+    { name: 'size', kind: 'bytes', default: 64, doc: 'request size (at least 8)' },
+    { name: 'depth', kind: 'int', default: 1, doc: 'requests in flight (threads)' },
+    { name: 'timeout', kind: 'duration', default: ms(100), doc: 'how long to wait for an answer' },
+    { name: 'think', kind: 'duration', default: 0, doc: 'pause after each answer, per thread' },
+    { name: 'ip', kind: 'int', default: 2, doc: `our address: ${NET_ADDR_DOC}` },
   ],
 };

@@ -15,6 +15,8 @@ import { PerfettoTraceWriter } from '../trace/perfetto';
 import { XentraceWriter } from '../trace/xentrace';
 import type { Xc } from '../xc/xc';
 import { runXenstoreBench, xenstoreBenchUnavailable } from './xenstore';
+import { runKvRingBench } from './rings';
+import { runBlkifBench } from './blkif';
 
 export interface BenchResult {
   name: string;
@@ -227,6 +229,38 @@ function xenstoreSocket(): BenchResult[] {
   ];
 }
 
+/**
+ * blkif throughput (./blkif.ts): MiB/s of wall time for the simulation to move 32 MiB from a guest
+ * through blkfront, blkback in a driver domain and into an image file, in 4 KiB and in 64 KiB
+ * requests, beside copying the same bytes between Uint8Arrays in the same chunks.
+ */
+function blkif(): BenchResult[] {
+  const mib = 32;
+  return [4096, 65536].map((size) => {
+    const r = runBlkifBench(size, mib);
+    const sim = mib / (r.simMs / 1000);
+    const copy = mib / (r.copyMs / 1000);
+    return result(`blkif-${size / 1024}k`, sim, 'MiB/s (blkfront → blkback → file)', copy, 'MiB/s (Uint8Array copies)', sim / copy, { ringRequests: r.ringRequests, events: r.events, simMs: r.simMs });
+  });
+}
+
+/**
+ * Ring round trips per second for small requests (./rings.ts): a guest's kv frontend sends small
+ * GETs one at a time to the kv backend in a driver domain (ring request, kick, answer, kick back,
+ * through the simulated hypervisor), beside the toy loop without a hypervisor: the same round trips
+ * between a FrontRing and a BackRing over one local page. `virtual` is the modelled rate.
+ */
+function kvRing(): BenchResult {
+  const r = runKvRingBench(20_000);
+  if (r.wrong) throw new Error(`kv bench: ${r.wrong} wrong answers`);
+  const rtps = r.roundTrips / (r.simMs / 1000);
+  const bare = r.roundTrips / (r.bareMs / 1000);
+  return result('kv-ring-roundtrips', rtps, 'round trips/s (kv frontend ↔ backend in a driver domain)', bare, 'round trips/s (FrontRing ↔ BackRing, no hypervisor)', rtps / bare, {
+    events: r.events,
+    'virtual round trips/s': r.roundTrips / (r.virtualNs / 1e9),
+  });
+}
+
 export const BENCHMARKS: { name: string; run: () => BenchResult | BenchResult[] }[] = [
   { name: 'engine-events', run: engineEvents },
   { name: 'evtchn-pingpong', run: pingpong },
@@ -235,6 +269,8 @@ export const BENCHMARKS: { name: string; run: () => BenchResult | BenchResult[] 
   { name: 'trace-perfetto', run: () => traceOverhead('perfetto') },
   { name: 'sched-decisions', run: schedDecisions },
   { name: 'xenstore-socket', run: xenstoreSocket },
+  { name: 'kv-ring', run: kvRing },
+  { name: 'blkif', run: blkif },
 ];
 
 export function runBenchmarks(only?: string[], log?: (l: string) => void): BenchResult[] {

@@ -10,7 +10,12 @@ import type { MeanCI } from '../metrics';
 import { RESULTS_FORMAT, RESULTS_JSON, type SweepResults } from '../sweep/results';
 import { buildCharts, renderSvg } from './charts';
 
-export class ReportInputError extends Error {}
+export class ReportInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportInputError';
+  }
+}
 
 export function readResults(dir: string): SweepResults {
   const file = join(dir, RESULTS_JSON);

@@ -10,7 +10,7 @@
  * Wake-up latencies and per-pCPU occupancy come from the trace (runstate and switch records), for
  * wake-ups and stints within the window. Metric definitions: docs/metrics.md.
  */
-import { SHUTDOWN, type Hypervisor, type TraceRecord } from '@xenotype/core';
+import { SHUTDOWN, TraceBus, type Hypervisor, type TraceRecord } from '@xenotype/core';
 import { Host } from '../host/host';
 import { defaultRegistry } from '../host/registry';
 import { buildDomain } from '../toolstack/builder';
@@ -103,7 +103,9 @@ export interface RunOptions {
   id?: string;
   combo?: number;
   registry?: Registry;
-  /** Called with the host before anything is built (attach trace writers here). */
+  /** Called with the trace bus before the host boots (attach trace writers here: dom0's boot is traced too). */
+  onTrace?: (bus: TraceBus) => void;
+  /** Called with the host once dom0 has booted, before anything else is built. */
   onHost?: (host: Host) => void;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
@@ -186,8 +188,10 @@ export function runScenario(sc: ResolvedScenario, seed: number, opts: RunOptions
 function execute(sc: ResolvedScenario, seed: number, opts: RunOptions): Omit<RunResult, 'format' | 'id' | 'combo' | 'seed' | 'params'> {
   const registry = opts.registry ?? defaultRegistry();
   const pools = sc.host.pools;
+  const trace = new TraceBus();
+  opts.onTrace?.(trace);
   const host = new Host(
-    { cpus: sc.host.cpus, memoryMiB: sc.host.memoryMiB, scheduler: pools[0].scheduler, seed, costs: sc.host.costs, dom0: { memoryMiB: sc.host.dom0.memoryMiB, vcpus: sc.host.dom0.vcpus } },
+    { cpus: sc.host.cpus, memoryMiB: sc.host.memoryMiB, scheduler: pools[0].scheduler, seed, costs: sc.host.costs, dom0: { memoryMiB: sc.host.dom0.memoryMiB, vcpus: sc.host.dom0.vcpus }, trace },
     registry,
   );
   opts.onHost?.(host);

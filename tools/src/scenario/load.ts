@@ -16,11 +16,13 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
 import type { AnySchedulerOps, ParamSpec, Registry } from '@xenotype/core';
 import { WORKLOADS } from '@xenotype/minios';
+import { WEIGHTINGS } from '../demo/compare';
 import schema from './scenario.schema.json' with { type: 'json' };
 import { parseBytes, parseDuration, timeUnitNs } from './units';
+import { isScenarioDevice } from '../runner/devices';
 import type { ResolvedDomain, ResolvedPool, ResolvedScenario, ResolvedWorkload, Scalar } from './types';
 
 /** Bad scenario input: the CLI prints the message and exits 2. */
@@ -97,7 +99,7 @@ function pathOf(instancePath: string): Path {
 }
 
 /** The one most useful message among ajv's errors, with the path it is about. */
-function explain(errors: ErrorObject[]): { path: Path; message: string } {
+function explain(errors: ErrorObject[]): { path: Path; message: string; atKey: boolean } {
   const scored = errors.map((e) => {
     let path = pathOf(e.instancePath);
     let message: string;
@@ -148,7 +150,7 @@ function explain(errors: ErrorObject[]): { path: Path; message: string } {
     }
     // Prefer the deepest path; at one depth an anyOf's summary beats the failures of its branches.
     const rank = path.length * 10 + (e.keyword === 'anyOf' || e.keyword === 'oneOf' ? 5 : 0) + (e.keyword === 'additionalProperties' || e.keyword === 'required' ? 3 : 0);
-    return { path, message, rank, branch: e.schemaPath.includes('/anyOf/') };
+    return { path, message, rank, atKey: e.keyword === 'additionalProperties' };
   });
   // Errors inside an anyOf branch at the same path as the anyOf are noise once the anyOf speaks.
   scored.sort((a, b) => b.rank - a.rank);
@@ -184,6 +186,9 @@ export function parseScalar(v: string): Scalar {
   return t;
 }
 
+/** Top-level fields `--param` may set by name (when no parameter of that name is declared). */
+const TOP_LEVEL_FIELDS = new Set(['duration', 'warmup']);
+
 const TEMPLATE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const WHOLE_TEMPLATE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 
@@ -212,8 +217,8 @@ export class Scenario {
     this.raw = raw as Record<string, unknown>;
     for (const [key, v] of [['params', validateParamsBlock], ['sweep', validateSweepBlock], ['seeds', validateSeeds]] as const) {
       if (this.raw[key] !== undefined && !v(this.raw[key])) {
-        const { path, message } = explain(v.errors ?? []);
-        throw this.error([key, ...path], message);
+        const { path, message, atKey } = explain(v.errors ?? []);
+        throw this.error([key, ...path], message, atKey);
       }
     }
     this.name = typeof this.raw.name === 'string' ? this.raw.name : basename(source.file, extname(source.file));
@@ -240,20 +245,29 @@ export class Scenario {
     this.seeds = this.raw.seeds as number | undefined;
   }
 
-  /** An error at a field of this file: "file:line:col: path: message". */
-  error(path: Path, message: string): ScenarioError {
+  /** An error at a field of this file: "file:line:col: path: message" (at its key with `atKey`). */
+  error(path: Path, message: string, atKey = false): ScenarioError {
     let node: unknown = null;
+    if (atKey && path.length > 0) {
+      const parent = this.doc.getIn(path.slice(0, -1), true);
+      if (isMap(parent)) node = parent.items.find((it) => isScalar(it.key) && it.key.value === path[path.length - 1])?.key ?? null;
+    }
     for (let n = path.length; n >= 0 && !node; n--) node = this.doc.getIn(path.slice(0, n), true);
     const range = (node as { range?: [number, number, number] } | null)?.range;
     const at = range ? this.lines.linePos(range[0]) : null;
     return new ScenarioError(`${this.source.file}${at ? `:${at.line}:${at.col}` : ''}: ${formatPath(path)}: ${message}`);
   }
 
-  /** Throw unless `name` is a declared parameter or a dotted path. */
+  /** A field path (dotted, or a top-level field like duration) rather than a declared parameter. */
+  isPath(name: string): boolean {
+    return !this.params.some((p) => p.name === name) && (name.includes('.') || TOP_LEVEL_FIELDS.has(name));
+  }
+
+  /** Throw unless `name` is a declared parameter or a field path. */
   checkAssignable(name: string, where?: Path): void {
-    if (name.includes('.') || this.params.some((p) => p.name === name)) return;
+    if (this.isPath(name) || this.params.some((p) => p.name === name)) return;
     const have = this.params.map((p) => p.name);
-    const msg = `scenario "${this.name}" has no parameter "${name}" (${have.length ? `declared: ${have.join(', ')}` : 'it declares none'}; a dotted path such as host.cpus or domains.NAME.count sets a field directly)`;
+    const msg = `scenario "${this.name}" has no parameter "${name}" (${have.length ? `declared: ${have.join(', ')}` : 'it declares none'}; duration, warmup or a dotted path such as host.cpus or domains.NAME.count sets a field directly)`;
     if (where) throw this.error(where, msg);
     throw new ScenarioError(msg);
   }
@@ -263,7 +277,7 @@ export class Scenario {
     for (const a of assign) this.checkAssignable(a.name);
     const vals: Record<string, Scalar> = Object.fromEntries(this.params.map((p) => [p.name, p.default]));
     const isChoice = (n: string) => !!this.params.find((p) => p.name === n)?.values;
-    for (const a of assign) if (!a.name.includes('.') && isChoice(a.name)) vals[a.name] = a.value;
+    for (const a of assign) if (!this.isPath(a.name) && isChoice(a.name)) vals[a.name] = a.value;
     for (const p of this.params) {
       if (!p.values) continue;
       const label = String(vals[p.name]);
@@ -272,7 +286,7 @@ export class Scenario {
       Object.assign(vals, sets);
       vals[p.name] = label;
     }
-    for (const a of assign) if (!a.name.includes('.') && !isChoice(a.name)) vals[a.name] = a.value;
+    for (const a of assign) if (!this.isPath(a.name) && !isChoice(a.name)) vals[a.name] = a.value;
     return vals;
   }
 
@@ -282,11 +296,11 @@ export class Scenario {
     const body: Record<string, unknown> = {};
     const templated = new Map<string, string>();
     for (const [k, v] of Object.entries(this.raw)) if (k !== 'params' && k !== 'sweep' && k !== 'seeds') body[k] = this.substitute(v, [k], vals, templated);
-    for (const a of assign) if (a.name.includes('.')) this.setPath(body, a.name, a.value);
+    for (const a of assign) if (this.isPath(a.name)) this.setPath(body, a.name, a.value);
     if (!validateFull(body)) {
-      const { path, message } = explain(validateFull.errors ?? []);
+      const { path, message, atKey } = explain(validateFull.errors ?? []);
       const from = templated.get(JSON.stringify(path));
-      throw this.error(path, from ? `${message} (from ${from})` : message);
+      throw this.error(path, from ? `${message} (from ${from})` : message, atKey);
     }
     return new Resolver(this, body as unknown as RawScenario, vals, registry).resolve();
   }
@@ -315,7 +329,11 @@ export class Scenario {
       const p = parts[i];
       let next: unknown;
       if (Array.isArray(cur)) {
-        const idx = /^\d+$/.test(p) ? Number(p) : cur.findIndex((x) => x && typeof x === 'object' && (x as { name?: unknown }).name === p);
+        const named = (x: unknown) => {
+          const o = (x ?? {}) as { name?: unknown; group?: unknown };
+          return o.name === p || o.group === p || (typeof o.name === 'string' && o.name.replace(/\{i\}/g, '').replace(/[-_.]+$/, '') === p);
+        };
+        const idx = /^\d+$/.test(p) ? Number(p) : cur.findIndex(named);
         next = cur[idx];
         where.push(idx);
       } else if (cur && typeof cur === 'object') {
@@ -377,14 +395,16 @@ type Selector = 'all' | 'none' | string[];
 export const BVT_WEIGHT_SCALE = 840;
 
 /**
- * Scheduler parameters that give a domain weight `w`: BVT's mcu_adv = round(840 / w); a policy with
- * a per-domain `weight` parameter (credit, credit2) gets round(w × its default), so weight 1 is the
- * policy's default; others have no notion of weight.
+ * Scheduler parameters that give a domain weight `w`: xt compare's WEIGHTINGS table (credit and
+ * credit2 256·w, lottery 100·w tickets, sEDF's weight mode), except BVT, whose mcu_adv here is
+ * round(840 / w) — exact for weights 1–8, where libxc's 10 / w is not; a policy with neither but
+ * a per-domain `weight` parameter gets round(w × its default); others have no notion of weight.
  */
 export function weightParams(ops: AnySchedulerOps, w: number): Record<string, number> {
-  const params = ops.domainParams?.params ?? [];
   if (ops.optName === 'bvt') return { mcu_adv: Math.max(1, Math.round(BVT_WEIGHT_SCALE / w)) };
-  const p = params.find((x) => x.name === 'weight');
+  const table = Object.hasOwn(WEIGHTINGS, ops.optName) ? WEIGHTINGS[ops.optName] : undefined;
+  if (table) return Object.fromEntries(Object.entries(table(w)).map(([k, v]) => [k, Math.round(v)]));
+  const p = (ops.domainParams?.params ?? []).find((x) => x.name === 'weight');
   if (p) return { weight: Math.min(p.max, Math.max(p.min, Math.round(p.default * w))) };
   return {};
 }
@@ -514,6 +534,12 @@ class Resolver {
       const ops = poolOps[poolIdx];
       const block = this.schedBlock(d.sched, 'domainParams', [...path, 'sched']);
       const explicit = block.get(ops.optName) ?? {};
+      const spec = ops.domainParams?.params ?? [];
+      for (const w of Array.isArray(d.weight) ? d.weight : [d.weight ?? 1])
+        for (const [k, v] of Object.entries(weightParams(ops, w))) {
+          const p = spec.find((x) => x.name === k);
+          if (!(k in explicit) && (!p || v < p.min || v > p.max)) throw this.err([...path, 'weight'], `weight ${w} gives ${ops.optName}'s ${k} = ${v}, outside ${p ? `${p.min}..${p.max}` : 'its parameters'}`);
+        }
       const workload = this.workload(d.workload, [...path, 'workload']);
       const devices = (d.devices ?? []).map((dev, k) => {
         if (!this.reg.has('device', dev.type)) {
@@ -521,6 +547,10 @@ class Resolver {
           throw this.err([...path, 'devices', k, 'type'], `unknown device type "${dev.type}" (${have.length ? `registered: ${have.join(', ')}` : 'none registered yet: device drivers register theirs'})`);
         }
         const { type, ...params } = dev;
+        const impl = this.reg.device<unknown>(type);
+        if (isScenarioDevice(impl) && impl.params)
+          for (const key of Object.keys(params))
+            if (!impl.params.some((p) => p.name === key)) throw this.err([...path, 'devices', k, key], `device "${type}" has no parameter "${key}" (has: ${impl.params.map((p) => p.name).join(', ') || 'none'})`);
         return { type, params };
       });
       const group = d.group ?? (d.name.replace(/\{i\}/g, '').replace(/[-_.]+$/, '') || d.name);

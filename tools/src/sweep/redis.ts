@@ -23,8 +23,9 @@ import type { SweepPlan } from './plan';
 import { canonical } from './results';
 import { taskOf, workerPool } from './local';
 import type { RunTask } from './task';
+import { DEFAULT_QUEUE, checkRedisUrl } from './redis-url';
 
-export const DEFAULT_QUEUE = 'xenotype-sweep';
+export { DEFAULT_QUEUE, RedisUrlError } from './redis-url';
 
 interface JobData {
   format: string;
@@ -33,13 +34,7 @@ interface JobData {
 
 /** A connection for bullmq; fails fast (one line) when Redis cannot be reached. */
 export async function connect(url: string, timeoutMs = 5000): Promise<Redis> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new RedisUrlError(`--redis "${url}": expected a URL such as redis://127.0.0.1:6379`);
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new RedisUrlError(`--redis "${url}": expected a redis:// or rediss:// URL`);
+  checkRedisUrl(url);
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, enableOfflineQueue: false });
   probe.on('error', () => {});
   try {
@@ -54,8 +49,6 @@ export async function connect(url: string, timeoutMs = 5000): Promise<Redis> {
   conn.on('error', () => {});
   return conn;
 }
-
-export class RedisUrlError extends Error {}
 
 export function sweepKey(plan: SweepPlan): string {
   const h = createHash('sha256');
@@ -78,7 +71,9 @@ export async function runDistributed(plan: SweepPlan, url: string, opts: Distrib
   const name = opts.queue ?? DEFAULT_QUEUE;
   const conn = await connect(url);
   const queue = new Queue<JobData, RunResult>(name, { connection: conn });
-  const events = new QueueEvents(name, { connection: conn.duplicate() });
+  const eventsConn = conn.duplicate();
+  eventsConn.on('error', () => {});
+  const events = new QueueEvents(name, { connection: eventsConn });
   queue.on('error', () => {});
   events.on('error', () => {});
   const key = sweepKey(plan);
@@ -158,6 +153,7 @@ export async function runDistributed(plan: SweepPlan, url: string, opts: Distrib
   } finally {
     await events.close();
     await queue.close();
+    eventsConn.disconnect(); // bullmq leaves connections it was given open
     conn.disconnect();
   }
   return out;

@@ -8,11 +8,11 @@ import { PluginError } from '@xenotype/core';
 import { ScenarioError } from '../../scenario/load';
 import { ParamError } from '../../toolstack/sched';
 import { TraceFormatError } from '../../trace/open';
-import { ReportInputError } from '../../report/report';
-import { RedisUrlError } from '../../sweep/redis';
+import { RedisUrlError } from '../../sweep/redis-url';
 
+/** Bad input (exit 2). ReportInputError is matched by name so that vega loads only when reporting. */
 export function isUsageError(e: unknown): boolean {
-  return e instanceof ScenarioError || e instanceof ParamError || e instanceof TraceFormatError || e instanceof ReportInputError || e instanceof RedisUrlError || e instanceof PluginError;
+  return e instanceof ScenarioError || e instanceof ParamError || e instanceof TraceFormatError || e instanceof RedisUrlError || e instanceof PluginError || (e as Error)?.name === 'ReportInputError';
 }
 
 /** Run an action; bad input becomes commander's one-line error with exit code 2. */

@@ -1,6 +1,5 @@
 /** xt report DIR: a self-contained HTML report (tables and inline SVG plots) from DIR/results.json. */
 import type { Command } from 'commander';
-import { readResults, writeReport } from '../../report/report';
 import { guard, log } from './experiment';
 
 export function register(program: Command): void {
@@ -11,6 +10,7 @@ export function register(program: Command): void {
     .option('--out <file>', 'where to write the HTML (default: DIR/report.html)')
     .action(async function (this: Command, dir: string, o: { out?: string }) {
       await guard(this, async () => {
+        const { readResults, writeReport } = await import('../../report/report'); // vega loads only here
         const res = readResults(dir);
         const file = await writeReport(dir, res, o.out);
         log(`report of ${res.runs.length} run(s) written to ${file}`);

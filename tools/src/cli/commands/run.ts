@@ -6,7 +6,6 @@ import { planSweep, parseParamArg } from '../../sweep/plan';
 import { runScenario } from '../../runner/run';
 import { formatRun } from '../../runner/format';
 import { assembleResults, writeResults } from '../../sweep/results';
-import { writeReport } from '../../report/report';
 import { openTrace, traceFormat } from '../../trace/open';
 import { durationArg, intArg } from '../args';
 import { collect, guard, log } from './experiment';
@@ -44,7 +43,7 @@ export function register(program: Command): void {
         log(`running ${sc.name} (${p.id}) for ${(combo.scenario.warmupNs + combo.scenario.durationNs) / 1e9} s of virtual time`);
         let r;
         try {
-          r = runScenario(combo.scenario, p.seed, { id: p.id, combo: 0, registry, onHost: (h) => sink?.attach(h.hv.trace), log });
+          r = runScenario(combo.scenario, p.seed, { id: p.id, combo: 0, registry, onTrace: (bus) => sink?.attach(bus), log });
         } finally {
           sink?.close();
         }
@@ -53,7 +52,7 @@ export function register(program: Command): void {
         if (o.out) {
           const res = assembleResults(plan, new Map([[r.id, r]]));
           const files = writeResults(o.out, res);
-          files.push(await writeReport(o.out, res));
+          files.push(await (await import('../../report/report')).writeReport(o.out, res)); // vega loads only here
           log(`wrote ${files.join(', ')}`);
         }
         if (r.status !== 'ok') throw new Error(`run failed: ${r.error}`);

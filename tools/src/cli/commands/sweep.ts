@@ -5,9 +5,8 @@ import { defaultRegistry } from '../../host/registry';
 import { Scenario, ScenarioError, readScenario } from '../../scenario/load';
 import { mergeAxes, parseParamArg, planSweep, seedList } from '../../sweep/plan';
 import { defaultJobs, runLocal } from '../../sweep/local';
-import { DEFAULT_QUEUE, runDistributed } from '../../sweep/redis';
+import { DEFAULT_QUEUE, checkRedisUrl } from '../../sweep/redis-url';
 import { assembleResults, writeResults } from '../../sweep/results';
-import { writeReport } from '../../report/report';
 import { formatSummary } from '../../runner/format';
 import type { RunResult } from '../../runner/run';
 import { durationArg, intArg } from '../args';
@@ -45,6 +44,7 @@ export function register(program: Command): void {
     .option('--no-report', 'do not write report.html')
     .action(async function (this: Command, ref: string, o: Opts) {
       await guard(this, async () => {
+        if (o.redis) checkRedisUrl(o.redis);
         const registry = defaultRegistry();
         const sc = new Scenario(readScenario(ref));
         const axes = mergeAxes(sc.sweep, o.param.map((p) => parseParamArg(p)));
@@ -63,13 +63,16 @@ export function register(program: Command): void {
         const t0 = performance.now();
         let byId: Map<string, RunResult>;
         try {
-          byId = o.redis ? await runDistributed(plan, o.redis, { queue: o.queue, onRun, log: (l) => (bar ? bar.updateETA() : log(l)) }) : await runLocal(plan, { jobs: o.jobs, onRun });
+          if (o.redis) {
+            const { runDistributed } = await import('../../sweep/redis'); // bullmq loads only when used
+            byId = await runDistributed(plan, o.redis, { queue: o.queue, onRun, log: (l) => log(bar ? `\n${l}` : l) });
+          } else byId = await runLocal(plan, { jobs: o.jobs, onRun });
         } finally {
           bar?.stop();
         }
         const res = assembleResults(plan, byId);
         const files = writeResults(out, res);
-        if (o.report) files.push(await writeReport(out, res));
+        if (o.report) files.push(await (await import('../../report/report')).writeReport(out, res));
         log(`${plan.runs.length} runs in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${files.join(', ')}`);
         process.stdout.write(formatSummary(res.summary) + '\n');
         if (failed > 0) throw new Error(`${failed} of ${plan.runs.length} runs failed (see ${files[0]})`);

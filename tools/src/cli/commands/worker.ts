@@ -1,7 +1,7 @@
 /** xt worker --redis URL: run sweep jobs from a Redis queue on this machine's threads until stopped. */
 import type { Command } from 'commander';
 import { defaultJobs } from '../../sweep/local';
-import { DEFAULT_QUEUE, runWorker } from '../../sweep/redis';
+import { DEFAULT_QUEUE, checkRedisUrl } from '../../sweep/redis-url';
 import { intArg } from '../args';
 import { guard } from './experiment';
 
@@ -30,6 +30,8 @@ export function register(program: Command): void {
           process.once('SIGTERM', () => res('SIGTERM'));
         });
         void stop.then((s) => log(`${s}: finishing the runs in hand`));
+        checkRedisUrl(o.redis);
+        const { runWorker } = await import('../../sweep/redis'); // bullmq loads only here
         const n = await runWorker(o.redis, { queue: o.queue, jobs: o.jobs, lockDurationMs: o.lockDuration, stalledIntervalMs: o.stalledInterval, log }, stop);
         log(`stopped after ${n} run(s)`);
       });
