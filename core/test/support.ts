@@ -83,7 +83,7 @@ export interface TestHv {
   kernels: Map<string, () => GuestKernel>;
 }
 
-export function makeHv(over: Partial<HypervisorConfig> & { kernels?: Map<string, () => GuestKernel> } = {}): TestHv {
+export function makeHv(over: Omit<Partial<HypervisorConfig>, 'kernels'> & { kernels?: Map<string, () => GuestKernel> } = {}): TestHv {
   const kernels = over.kernels ?? new Map<string, () => GuestKernel>();
   const hv = new Hypervisor({
     cpus: 2,
