@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import { ms } from '@xenotype/core';
 import { BLKIF_RSP, xvdDevid } from '@xenotype/blk';
-import { BlkFront, type App, type MiniOS } from '@xenotype/minios';
+import { BlkFront, asThread, type App, type MiniOS } from '@xenotype/minios';
+import { vbdRemove } from '../tools/src/toolstack/vbd';
 import { NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusState } from '@xenotype/xenbus';
 import { BlkHost, Prng, pattern, type BlkHostOptions } from './support/blk-host';
 
@@ -187,5 +188,39 @@ describe('blkfront ↔ blkback in a driver domain, over an image file', () => {
     expect(img.stats.discards).toBe(2);
     expect(img.stats.holesPunched + (img.stats.zeroedBytes > 4 * 512 ? 1 : 0)).toBe(1);
     if (img.stats.holesPunched === 1) expect(blocks[1]).toBeLessThan(blocks[0]); // the file gave its blocks back
+  });
+
+  it('a read-only vbd refuses writes; unplugging a vbd fails what is outstanding and frees the backend', () => {
+    const got: { ro?: boolean; write?: number; read?: Uint8Array; afterUnplug?: string } = {};
+    let unplugged = false;
+    const h = setup({
+      reader: function* (os: MiniOS) {
+        const blk = yield* BlkFront.open(os);
+        got.ro = blk.info!.readOnly;
+        const w = yield* blk.tryWrite(0, new Uint8Array(512));
+        got.write = w.ok ? 0 : w.status;
+        got.read = yield* blk.read(0, 1);
+        while (!unplugged) yield* os.sleep(ms(1));
+        const r = yield* blk.tryRead(0, 1);
+        got.afterUnplug = r.ok ? 'ok' : r.error;
+      },
+    });
+    const img = h.image('ro.img', 1);
+    img.write(0, pattern(3, 512));
+    const dd = h.driverDomain();
+    const g = h.guest('reader', 'reader', [{ backendDomid: dd, target: img.path, mode: 'r' }]);
+    h.host.runFor(ms(50));
+    expect([got.ro, got.write]).toEqual([true, BLKIF_RSP.ERROR]);
+    expect(got.read).toEqual(pattern(3, 512));
+    expect(h.backends[0].vbds.size).toBe(1);
+    const xsd = h.xsd;
+    h.host.run('unplug', function* ({ os }) {
+      yield* asThread(vbdRemove(xsd.client(os), { domid: g, backendDomid: dd }));
+    });
+    unplugged = true;
+    h.host.runFor(ms(50));
+    expect(got.afterUnplug).toMatch(/device removed/);
+    expect(h.backends[0].vbds.size).toBe(0); // blkback let go of the vbd
+    expect(h.host.hv.checkInvariants()).toEqual([]);
   });
 });

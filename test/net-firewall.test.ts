@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ms } from '@xenotype/core';
 import { netConnect, type App, type NetDevice } from '@xenotype/minios';
 import { ARP_OP, BROADCAST_MAC, ICMP_TYPE, TCP_FLAG, arpFrame, icmpEchoFrame, parseFrame, parseIpv4, tcpFrame, udpFrame, type Ipv4 } from '@xenotype/net';
-import { setAntispoof, setFirewall } from '../tools/src/toolstack/nic';
+import { setAntispoof, setFirewall, vifStatistics } from '../tools/src/toolstack/nic';
 import { netHost, runUntil, type NetHost } from './support/net-host';
 
 const ip = (s: string): Ipv4 => parseIpv4(s)!;
@@ -149,6 +149,16 @@ describe('rules installed by dom0 through xenstore', () => {
     expect(outA.policyCounter.packets).toBe(5);
     expect(nb.vifStats(vif(h, 'a'))!.port!.dropsOut.rule).toBe(1);
     expect(nb.vifStats(vif(h, 'b'))!.port!.dropsIn.rule).toBe(3);
+    // dom0 reads the same counters back through xenstore
+    const sb = h.dom0('stats', (xs) => vifStatistics(xs, nic('b')))!;
+    expect(sb.rules.in.rules.map((c) => c.packets)).toEqual([2, 1, 1, 3]);
+    expect(sb.rules.in.rules[0].bytes).toBe(inB.counters[0].bytes);
+    expect(sb.rules.in.policy).toEqual({ packets: 0, bytes: 0 });
+    expect(sb.drops).toEqual({ 'in:rule': 3 });
+    expect(sb.rxPackets).toBe(3);
+    const sa = h.dom0('stats', (xs) => vifStatistics(xs, nic('a')))!;
+    expect(sa.rules.out).toEqual({ rules: [{ packets: 1, bytes: outA.counters[0].bytes }], policy: { packets: 5, bytes: outA.policyCounter.bytes } });
+    expect(sa).toMatchObject({ txPackets: 6, txErrors: 0, drops: { 'out:rule': 1 } });
 
     // Default policy drop, one hole: only udp 7 gets in; the rest counts against the policy.
     h.dom0('policy drop', (xs) => setFirewall(xs, nic('b'), 'in', ['accept proto=udp dport=7'], 'drop'));

@@ -35,6 +35,11 @@
  * 2.4's elevator bounds it with per-request passover counts instead). Requests without a position
  * (flush, discard) are served where the head is, in their turn.
  *
+ * Policy `fifo` (an option, not the paper's: the control of the isolation experiment) turns the
+ * scheduler off: every client's requests join one queue in arrival order and the disk serves them
+ * in that order — no per-client batches, no elevator — so a client with many requests in flight
+ * takes the disk in proportion to them, as a naive backend would let it.
+ *
  * Invariants: a job runs at most once, after its service time; a job of a removed client never
  * runs (its connection and grants are gone); the disk thread never blocks except waiting for work.
  */
@@ -81,8 +86,12 @@ export class DiskClient {
   ) {}
 }
 
+/** `rr`: the paper's round-robin batches with an elevator (default); `fifo`: one queue, arrival order. */
+export type DiskPolicy = 'rr' | 'fifo';
+
 export interface DiskSchedulerOptions {
   model?: Partial<DiskModel>;
+  policy?: DiskPolicy;
   batch?: number;
   maxPending?: number;
   lowWater?: number;
@@ -111,6 +120,10 @@ export class DiskScheduler {
   readonly batch: number;
   readonly maxPending: number;
   readonly lowWater: number;
+  readonly policy: DiskPolicy;
+  /** When each queued job arrived (fifo orders by it). */
+  private readonly arrivals = new WeakMap<DiskJob, number>();
+  private arrived = 0;
   private readonly clients: DiskClient[] = [];
   private readonly extents = new Map<string, number>();
   private nextBase = 0;
@@ -132,6 +145,7 @@ export class DiskScheduler {
     this.batch = opts.batch ?? 16;
     this.maxPending = opts.maxPending ?? 64;
     this.lowWater = opts.lowWater ?? 32;
+    this.policy = opts.policy ?? 'rr';
     this.work = caps.waitQueue();
   }
 
@@ -163,6 +177,7 @@ export class DiskScheduler {
 
   submit(c: DiskClient, job: DiskJob): void {
     if (c.dead) return;
+    this.arrivals.set(job, this.arrived++);
     c.queue.push(job);
     this.work.wake();
   }
@@ -182,6 +197,17 @@ export class DiskScheduler {
   private refill(): void {
     this.stats.refills++;
     const batch = this.batches++;
+    if (this.policy === 'fifo') {
+      // one queue: the oldest queued job of any client, until maxPending are pending
+      while (this.pending.length < this.maxPending) {
+        let from: DiskClient | null = null;
+        for (const c of this.clients) if (c.queue.length > 0 && (!from || this.arrivals.get(c.queue[0])! < this.arrivals.get(from.queue[0])!)) from = c;
+        if (!from) break;
+        this.pending.push({ job: from.queue.shift()!, client: from, seq: this.seq++, batch });
+      }
+      this.stats.maxPending = Math.max(this.stats.maxPending, this.pending.length);
+      return;
+    }
     let idle = 0;
     while (this.pending.length < this.maxPending && this.clients.length > 0 && idle < this.clients.length) {
       this.rr %= this.clients.length;
@@ -204,6 +230,11 @@ export class DiskScheduler {
 
   /** In the oldest batch, C-LOOK: the nearest position at or after the head (oldest first on ties), else the lowest. */
   private pick(): Pending | null {
+    if (this.policy === 'fifo') {
+      let first = -1;
+      for (let i = 0; i < this.pending.length; i++) if (first < 0 || this.pending[i].seq < this.pending[first].seq) first = i;
+      return first < 0 ? null : this.pending.splice(first, 1)[0];
+    }
     let best = -1;
     let wrap = -1;
     let oldest = Infinity;

@@ -30,8 +30,12 @@
  *    the event-index rule decides notifications after each batch (at most `batch` packets, or when
  *    the list empties).
  *  - Teardown: the frontend closing, our directory vanishing, or a ring fault (we switch ourselves
- *    to Closing) unplugs the vif, closes the channel and unmaps the rings; then Closed. A frontend
- *    that comes back (Initialising) is served again.
+ *    to Closing) unplugs the vif, closes the channel and unmaps the rings; Closing, then Closed
+ *    once the frontend has closed (or started over). A frontend that comes back (Initialising) is
+ *    served again; a restarted driver domain's netback picks the vif up the same way.
+ *  - Rules and counters: dom0's firewall nodes under our directory are watched and installed
+ *    (./firewall.ts); when dom0 writes statistics/request we publish our counters under
+ *    statistics/ (publishStatistics).
  *
  * Threads: `serve` (handshake, then xenstore: frontend state, our state, firewall rules) and one
  * event thread per vif (its channel: puts the vif on the schedule list), plus the netback thread.
@@ -51,6 +55,7 @@ import {
   backendConnect,
   parseUint,
   readState,
+  rmIfPresent,
   switchState,
   transaction,
   watchToken,
@@ -85,6 +90,7 @@ import {
   type NetifTxResponse,
 } from './netif';
 import { parseIpv4, type Ipv4 } from './packet';
+import { watchPaths } from './watch';
 
 export interface NetbackCosts {
   /** CPU time per packet switched (header copy, rule walk, demux). */
@@ -238,21 +244,50 @@ export class Netback {
 
   // ------------------------------------------------------------------------------ a device
 
-  /** Serve the vif whose backend directory is `dir` until it is removed. */
+  /**
+   * Serve the vif whose backend directory is `dir` until it is removed: wait for a frontend that
+   * is starting (Initialising), handshake, serve, tear down, Closing → wait for the frontend to
+   * close (or to have started over already) → Closed — and again, for a frontend that reconnects.
+   */
   *serve(dir: string): Co<void> {
     this.startWorker();
+    const xs = this.caps.xs;
+    const opened = yield* BackendDevice.open(xs, dir);
+    if (!opened.ok) return this.caps.log(`netback: ${opened.error.message}`);
+    const dev = opened.value;
     for (;;) {
-      const vif = yield* this.connect(dir);
-      if (vif) {
-        yield* this.control(vif);
-        this.disconnect(vif);
+      try {
+        if ((yield* this.waitForFrontend(dev, [S.Initialising, S.Initialised])) === 'removed') return;
+        const vif = yield* this.connect(dir);
+        if (vif) {
+          try {
+            yield* this.control(vif);
+          } finally {
+            this.disconnect(vif);
+          }
+        }
+        if ((yield* xs.read(`${dir}/${NODE.state}`)) === null) return;
+        if ((yield* dev.state()) !== S.Closed) yield* dev.switchState(S.Closing);
+        if ((yield* this.waitForFrontend(dev, [S.Closing, S.Closed, S.Unknown, S.Initialising])) === 'removed') return;
+        yield* dev.switchState(S.Closed);
+      } catch (e) {
+        // a frontend (or its domain) that dies under us can leave its paths unreadable
+        if (!(e instanceof XenstoreError)) throw e;
+        this.caps.log(`netback: ${dir}: xenstore: ${e.message}`);
+        if ((yield* xs.read(`${dir}/${NODE.state}`)) === null) return;
       }
-      const be = yield* BackendDevice.open(this.caps.xs, dir);
-      if (!be.ok) return; // our directory is gone: the device was removed
-      yield* be.value.close();
-      // Wait for a frontend that comes back (restarted), or for the device's removal.
-      if (!(yield* this.waitForRestart(be.value))) return;
     }
+  }
+
+  /** Wait until the frontend is in one of `want` (Unknown: its directory is gone), or ours is removed. */
+  private *waitForFrontend(dev: BackendDevice, want: readonly XenbusState[]): Co<'ready' | 'removed'> {
+    const xs = this.caps.xs;
+    const own = `${dev.dir}/${NODE.state}`;
+    const r = yield* watchPaths(xs, [own, `${dev.frontendPath}/${NODE.state}`], function* () {
+      if ((yield* xs.read(own)) === null) return 'removed' as const;
+      return want.includes(yield* readState(xs, dev.frontendPath)) ? ('ready' as const) : undefined;
+    });
+    return r ?? 'removed';
   }
 
   private *connect(dir: string): Co<Vif | null> {
@@ -368,18 +403,29 @@ export class Netback {
     yield* xs.watch(`${fe}/${NODE.state}`, tokFe);
     yield* xs.watch(vif.dir, tokDir);
     try {
+      const fwPath = `${vif.dir}/${VIF_NODE.firewall}`;
+      const statsPath = `${vif.dir}/${VIF_NODE.statistics}`;
+      const statsRequest = `${statsPath}/request`;
       yield* this.loadFirewall(vif);
       for (;;) {
         if (vif.faulted) return;
         if (closingOrGone(yield* readState(xs, fe))) return;
         if (closingOrGone(yield* readState(xs, vif.dir))) return;
-        for (;;) {
+        // Take every event already delivered before acting, so a rule set written in one
+        // transaction (an event per node) is read once.
+        let firewall = false;
+        let stats = false;
+        let other = false;
+        do {
           const ev = yield* xs.nextWatch(seen);
           if (ev === null) continue;
           seen = ev.gen;
-          if (ev.token === tokDir && ev.path.startsWith(`${vif.dir}/${VIF_NODE.firewall}`)) yield* this.loadFirewall(vif);
-          if (ev.token === tokFe || (ev.token === tokDir && !ev.path.startsWith(`${vif.dir}/${VIF_NODE.firewall}`))) break;
-        }
+          if (ev.token === tokDir && ev.path.startsWith(fwPath)) firewall = true;
+          else if (ev.token === tokDir && ev.path === statsRequest) stats = true;
+          else if (ev.token === tokFe || (ev.token === tokDir && !ev.path.startsWith(statsPath))) other = true;
+        } while (seen < xs.watchGeneration || (!firewall && !stats && !other));
+        if (firewall) yield* this.loadFirewall(vif);
+        if (stats) yield* this.publishStatistics(vif);
       }
     } finally {
       for (const [p, t] of [
@@ -428,36 +474,36 @@ export class Netback {
     vif.bridge.addPort(vif.name, { mac: vif.mac ?? undefined, ips: vif.ips, antispoof: vif.antispoof });
   }
 
-  private *waitForRestart(be: BackendDevice): Co<boolean> {
+  /**
+   * dom0 asked for our counters (it wrote statistics/request): publish them under statistics/ in
+   * one transaction, `answered` (the request's value) last —
+   *   vif              "tx_packets tx_bytes tx_errors rx_packets rx_bytes rx_drop_no_buffer rx_drop_too_big rx_errors"
+   *   drops            "<reason>=<n> ..." (the bridge port's drops, both directions)
+   *   <out|in>/<n>     "packets bytes" of rule n;  <out|in>/policy  "packets bytes" of the policy
+   */
+  private *publishStatistics(vif: Vif): Co<void> {
     const xs = this.caps.xs;
-    const tokFe = watchToken(xs, `${be.dir}/restart-fe`);
-    const tokDir = watchToken(xs, `${be.dir}/restart-be`);
-    let seen = xs.watchGeneration;
-    yield* xs.watch(`${be.frontendPath}/${NODE.state}`, tokFe);
-    yield* xs.watch(`${be.dir}/${NODE.state}`, tokDir);
-    try {
-      for (;;) {
-        if ((yield* readState(xs, be.dir)) === S.Unknown) return false;
-        if ((yield* readState(xs, be.frontendPath)) === S.Initialising) return true;
-        for (;;) {
-          const ev = yield* xs.nextWatch(seen);
-          if (ev === null) continue;
-          seen = ev.gen;
-          if (ev.token === tokFe || ev.token === tokDir) break;
-        }
+    const base = `${vif.dir}/${VIF_NODE.statistics}`;
+    const token = yield* xs.read(`${base}/request`);
+    if (token === null || !vif.connected) return;
+    const s = vif.stats;
+    const port = vif.bridge.stats(vif.name);
+    const tables = { out: vif.bridge.rules(vif.name, 'out'), in: vif.bridge.rules(vif.name, 'in') };
+    yield* transaction(xs, function* (tx) {
+      yield* xs.write(`${base}/vif`, [s.txPackets, s.txBytes, s.txErrors, s.rxPackets, s.rxBytes, s.rxDropNoBuffer, s.rxDropTooBig, s.rxErrors].join(' '), tx);
+      if (port) {
+        const drops = (['out', 'in'] as const).flatMap((d) => Object.entries(d === 'out' ? port.dropsOut : port.dropsIn).filter(([, n]) => n > 0).map(([r, n]) => `${d}:${r}=${n}`));
+        yield* xs.write(`${base}/drops`, drops.join(' '), tx);
       }
-    } finally {
-      for (const [p, t] of [
-        [`${be.frontendPath}/${NODE.state}`, tokFe],
-        [`${be.dir}/${NODE.state}`, tokDir],
-      ] as const) {
-        try {
-          yield* xs.unwatch(p, t);
-        } catch {
-          // gone
-        }
+      for (const d of DIRECTIONS) {
+        const t = tables[d];
+        yield* rmIfPresent(xs, `${base}/${d}`, tx);
+        if (!t) continue;
+        for (const [i, c] of t.counters.entries()) yield* xs.write(`${base}/${d}/${i}`, `${c.packets} ${c.bytes}`, tx);
+        yield* xs.write(`${base}/${d}/policy`, `${t.policyCounter.packets} ${t.policyCounter.bytes}`, tx);
       }
-    }
+      yield* xs.write(`${base}/answered`, token, tx);
+    });
   }
 
   /** Unplug, close the channel (its event thread wakes and ends), unmap the rings. */

@@ -24,9 +24,10 @@
  *   <backend>/firewall/antispoof    = 1 | 0                  (default 1; see ./bridge.ts)
  *
  * with <dir> `out` or `in` and rules applied in increasing numeric order of <n>. Write a whole rule
- * set in one transaction; netback re-reads the subtree on every change. A rule set that does not
- * parse is not half-applied: that direction fails closed (every frame dropped, counted under the
- * policy) until dom0 writes one that does.
+ * set in one transaction; netback re-reads the subtree on every change (counters restart from
+ * zero). A rule set that does not parse is not half-applied: that direction fails closed (every
+ * frame dropped, counted under the policy) until dom0 writes one that does. dom0 reads the
+ * counters back by writing <backend>/statistics/request (netback answers under statistics/).
  */
 import type { ParsedFrame } from './packet';
 import { formatIpv4, parseCidr, parseIpv4, prefixMask } from './packet';

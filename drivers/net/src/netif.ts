@@ -255,6 +255,8 @@ export const VIF_NODE = {
   hotplugStatus: 'hotplug-status',
   /** Our own: dom0's firewall rules for this interface (see ./firewall.ts). */
   firewall: 'firewall',
+  /** Our own: counters netback publishes when dom0 writes statistics/request (see ./backend.ts). */
+  statistics: 'statistics',
 } as const;
 
 /** The device type name of network interfaces in xenstore. */

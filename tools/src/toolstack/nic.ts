@@ -16,9 +16,11 @@
  *
  * Firewall rules are nodes under the backend directory (the format is in @xenotype/net's
  * firewall.ts): `setFirewall` replaces one direction's rules and policy in one transaction.
+ * Counters come back the same way: `vifStatistics` writes statistics/request and waits for netback
+ * to publish its counters and statistics/answered (the format is in netback's publishStatistics).
  */
 import { DIRECTIONS, VIF_NODE, VIF_TYPE, defaultVifMac, formatRule, parseMac, type Direction, type Mac, type Policy, type Rule } from '@xenotype/net';
-import { XenstoreError, deviceAdd, deviceRemove, rmIfPresent, transaction, type Co, type DevicePaths, type XenstoreCap } from '@xenotype/xenbus';
+import { XenstoreError, deviceAdd, deviceRemove, rmIfPresent, transaction, watchUntil, type Co, type DevicePaths, type XenstoreCap } from '@xenotype/xenbus';
 
 /** libxl's defaults (LIBXL_DEVICE_NIC_MTU_DEFAULT, xenbr0, the vif-bridge script). */
 export const NIC_DEFAULTS = { bridge: 'xenbr0', mtu: 1500, script: '/etc/xen/scripts/vif-bridge' } as const;
@@ -96,4 +98,71 @@ export function* setAntispoof(xs: XenstoreCap, n: Pick<NicSpec, 'domid' | 'devid
     if (e instanceof XenstoreError && e.code === 'ENOENT') throw new RangeError(`no vif ${n.domid}/${n.devid ?? 0}`);
     throw e;
   }
+}
+
+export interface Counter {
+  packets: number;
+  bytes: number;
+}
+
+export interface VifStatistics {
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+  rxPackets: number;
+  rxBytes: number;
+  rxDropNoBuffer: number;
+  rxDropTooBig: number;
+  rxErrors: number;
+  /** The bridge port's drops, "out:<reason>" / "in:<reason>" → count. */
+  drops: Record<string, number>;
+  rules: Record<Direction, { rules: Counter[]; policy: Counter }>;
+}
+
+let statsRequests = 0;
+
+/**
+ * Ask netback for a vif's counters (traffic, drops by reason, every rule's and each policy's
+ * packets and bytes) through xenstore; null if it has not answered by `deadline` (dom0's time).
+ */
+export function* vifStatistics(xs: XenstoreCap, n: Pick<NicSpec, 'domid' | 'devid' | 'backendDomid'>, deadline?: number): Co<VifStatistics | null> {
+  const base = `${vifBackendPath(n)}/${VIF_NODE.statistics}`;
+  const token = `dom0-${++statsRequests}`;
+  yield* xs.write(`${base}/request`, token);
+  const answered = yield* watchUntil(
+    xs,
+    `${base}/answered`,
+    function* () {
+      return (yield* xs.read(`${base}/answered`)) === token ? true : undefined;
+    },
+    deadline,
+  );
+  if (!answered) return null;
+  const nums = (v: string | null): number[] => (v ?? '').split(' ').filter(Boolean).map(Number);
+  return yield* transaction(xs, function* (tx) {
+    const v = nums(yield* xs.read(`${base}/vif`, tx));
+    const drops: Record<string, number> = {};
+    for (const w of ((yield* xs.read(`${base}/drops`, tx)) ?? '').split(' ').filter(Boolean)) {
+      const [k, c] = w.split('=');
+      drops[k] = Number(c);
+    }
+    const rules = {} as VifStatistics['rules'];
+    for (const d of DIRECTIONS) {
+      let names: string[] = [];
+      try {
+        names = yield* xs.directory(`${base}/${d}`, tx);
+      } catch (e) {
+        if (!(e instanceof XenstoreError && e.code === 'ENOENT')) throw e;
+      }
+      const counter = function* (name: string): Co<Counter> {
+        const [packets = 0, bytes = 0] = nums(yield* xs.read(`${base}/${d}/${name}`, tx));
+        return { packets, bytes };
+      };
+      const list: Counter[] = [];
+      for (const i of names.filter((x) => /^\d+$/.test(x)).map(Number).sort((a, b) => a - b)) list.push(yield* counter(String(i)));
+      rules[d] = { rules: list, policy: names.includes('policy') ? yield* counter('policy') : { packets: 0, bytes: 0 } };
+    }
+    const [txPackets = 0, txBytes = 0, txErrors = 0, rxPackets = 0, rxBytes = 0, rxDropNoBuffer = 0, rxDropTooBig = 0, rxErrors = 0] = v;
+    return { txPackets, txBytes, txErrors, rxPackets, rxBytes, rxDropNoBuffer, rxDropTooBig, rxErrors, drops, rules };
+  });
 }
