@@ -42,20 +42,7 @@
  * memcpy of cold pages).
  */
 import { BackRing } from '@xenotype/ring';
-import {
-  NODE,
-  XEN_IO_PROTO_ABI_NATIVE,
-  XenbusState,
-  XenstoreError,
-  backendConnect,
-  parseUint,
-  readState,
-  writeNodes,
-  BackendDevice,
-  type Co,
-  type DriverCaps,
-  type GrantMapping,
-} from '@xenotype/xenbus';
+import { NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusState, XenstoreError, backendConnect, parseUint, readState, writeNodes, BackendDevice, type Co, type DriverCaps, type GrantMapping, watchPaths } from '@xenotype/xenbus';
 import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
   BLKIF_PAGE_SIZE,
@@ -74,7 +61,6 @@ import {
 } from './protocol';
 import type { BlockDevice } from './device';
 import { DiskScheduler, type DiskClient, type DiskSchedulerOptions } from './disk';
-import { watchPaths } from './watch';
 
 export interface BlkbackCosts {
   /** CPU time per request (ring, checks, response, bookkeeping). */

@@ -33,19 +33,7 @@
  * thread of an old connection ends when it finds the number changed (closing the channel wakes it).
  */
 import { FrontRing } from '@xenotype/ring';
-import {
-  FrontendDevice,
-  NODE,
-  XEN_IO_PROTO_ABI_NATIVE,
-  XenbusState,
-  XenstoreError,
-  parseUint,
-  readState,
-  switchState,
-  type Co,
-  type DriverCaps,
-  type WaitQueue,
-} from '@xenotype/xenbus';
+import { FrontendDevice, NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusState, XenstoreError, parseUint, readState, switchState, type Co, type DriverCaps, type WaitQueue, watchPaths } from '@xenotype/xenbus';
 import {
   BLKIF_OP,
   BLKIF_PAGE_SIZE,
@@ -60,7 +48,6 @@ import {
   type BlkifRequest,
   type BlkifResponse,
 } from './protocol';
-import { watchPaths } from './watch';
 
 /** What the backend told us of the disk. */
 export interface BlkInfo {

@@ -9,4 +9,3 @@ export * from './device';
 export * from './disk';
 export { Blkback, VbdBackend, DEFAULT_BLKBACK_COSTS, type BlkbackCosts, type BlkbackOptions, type OpenBlockDevice, type VbdConfig, type VbdStats } from './backend';
 export { BlkFrontend, type BlkInfo, type BlkResult, type BlkfrontStats } from './frontend';
-export { watchPaths } from './watch';

@@ -47,23 +47,7 @@
  */
 import { GNTST } from '@xenotype/core';
 import { BackRing } from '@xenotype/ring';
-import {
-  BackendDevice,
-  NODE,
-  XenbusState,
-  XenstoreError,
-  backendConnect,
-  parseUint,
-  readState,
-  rmIfPresent,
-  switchState,
-  transaction,
-  watchToken,
-  type Co,
-  type DriverCaps,
-  type GrantMapping,
-  type WaitQueue,
-} from '@xenotype/xenbus';
+import { BackendDevice, NODE, XenbusState, XenstoreError, backendConnect, parseUint, readState, rmIfPresent, switchState, transaction, watchToken, type Co, type DriverCaps, type GrantMapping, type WaitQueue, watchPaths } from '@xenotype/xenbus';
 import { Bridge, type PortStats } from './bridge';
 import { DROP_ALL, DIRECTIONS, parseRuleSet, type Direction, type RuleTable } from './firewall';
 import {
@@ -90,7 +74,6 @@ import {
   type NetifTxResponse,
 } from './netif';
 import { parseIpv4, type Ipv4 } from './packet';
-import { watchPaths } from './watch';
 
 export interface NetbackCosts {
   /** CPU time per packet switched (header copy, rule walk, demux). */

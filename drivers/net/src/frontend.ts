@@ -31,20 +31,7 @@
  * queue while not; closing a channel wakes its waiters, so nobody sleeps on a dead one.
  */
 import { FrontRing } from '@xenotype/ring';
-import {
-  FrontendDevice,
-  NODE,
-  XEN_IO_PROTO_ABI_NATIVE,
-  XenbusError,
-  XenbusState,
-  XenstoreError,
-  readState,
-  switchState,
-  type Co,
-  type DriverCaps,
-  type Outcome,
-  type WaitQueue,
-} from '@xenotype/xenbus';
+import { FrontendDevice, NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusError, XenbusState, XenstoreError, readState, switchState, type Co, type DriverCaps, type Outcome, type WaitQueue, watchPaths } from '@xenotype/xenbus';
 import {
   NETIF_PAGE_SIZE,
   NETIF_RSP,
@@ -66,7 +53,6 @@ import {
   type NetifTxRequest,
   type NetifTxResponse,
 } from './netif';
-import { watchPaths } from './watch';
 
 export interface NetfrontOptions {
   devid?: number;

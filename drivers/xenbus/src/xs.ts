@@ -103,13 +103,19 @@ export function watchToken(xs: XenstoreCap, what: string): string {
 }
 
 /**
- * Watch `path` and run `check` until it returns a value (not undefined); returns that value, or
- * null if `deadline` (guest system time) passes first. The watch is removed either way.
+ * Watch every path in `paths` and run `check` until it returns a value (not undefined); returns
+ * it, or null if `deadline` (guest system time) passes first. The watches are removed either way.
+ * The discipline that loses no event: note the watch generation, look, then wait for an event
+ * newer than the one noted. Events are never interpreted — any event means "look again".
  */
-export function* watchUntil<T>(xs: XenstoreCap, path: string, check: () => Co<T | undefined>, deadline?: number): Co<T | null> {
-  const token = watchToken(xs, path);
-  yield* xs.watch(path, token);
+export function* watchPaths<T>(xs: XenstoreCap, paths: readonly string[], check: () => Co<T | undefined>, deadline?: number): Co<T | null> {
+  const regs = [...new Set(paths)].map((p) => [p, watchToken(xs, p)] as const);
+  const done: (readonly [string, string])[] = [];
   try {
+    for (const r of regs) {
+      yield* xs.watch(r[0], r[1]);
+      done.push(r);
+    }
     for (;;) {
       const seen = xs.watchGeneration;
       const v = yield* check();
@@ -117,12 +123,19 @@ export function* watchUntil<T>(xs: XenstoreCap, path: string, check: () => Co<T 
       if ((yield* xs.nextWatch(seen, deadline)) === null) return null;
     }
   } finally {
-    try {
-      yield* xs.unwatch(path, token);
-    } catch {
-      // the connection may be gone; nothing to undo
+    for (const [p, t] of done) {
+      try {
+        yield* xs.unwatch(p, t);
+      } catch {
+        // the connection may be gone; nothing to undo
+      }
     }
   }
+}
+
+/** watchPaths for one path. */
+export function* watchUntil<T>(xs: XenstoreCap, path: string, check: () => Co<T | undefined>, deadline?: number): Co<T | null> {
+  return yield* watchPaths(xs, [path], check, deadline);
 }
 
 /** Wait until the state of the end at `dir` satisfies `pred`; returns it, or null at `deadline`. */
