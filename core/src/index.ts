@@ -15,7 +15,7 @@ export { Vcpu, VPF, type SchedUnit } from './domain/vcpu';
 export * from './domain/layout';
 export { ECS } from './evtchn/evtchn';
 export * from './sched/ops';
-export { BALANCE_SOFT, BALANCE_HARD, BALANCE_STEPS, hasSoftAffinity, balanceMask } from './sched/affinity';
+export { BALANCE_SOFT, BALANCE_HARD, BALANCE_STEPS, hasSoftAffinity, balanceMask, pickByAffinity } from './sched/affinity';
 export { DEFAULT_COSTS, type CostModel } from './sched/cost-model';
 export { SchedFramework, Pcpu } from './sched/framework';
 export { Cpupool } from './sched/cpupool';

@@ -4,6 +4,7 @@
  */
 import type { CpuSet } from '../machine/cpuset';
 import type { SchedUnit } from '../domain/vcpu';
+import type { PcpuId } from '../abi/types';
 
 export const BALANCE_SOFT = 0;
 export const BALANCE_HARD = 1;
@@ -26,4 +27,25 @@ export function balanceMask(unit: SchedUnit, step: number): CpuSet {
     return m.isEmpty ? unit.hardAffinity : m;
   }
   return unit.hardAffinity;
+}
+
+/**
+ * A pCPU for `unit` by two-step balancing: soft ∩ hard first (when soft affinity matters), then
+ * hard — within the pool, staying put when allowed. `choose` picks among the allowed pCPUs at a step
+ * (default: the current one if allowed, else the first); it returns undefined to try the next step.
+ * Policies with their own placement (credit, credit2) use the mask helpers above instead.
+ */
+export function pickByAffinity(
+  unit: SchedUnit,
+  poolCpus: CpuSet,
+  choose: (allowed: CpuSet, unit: SchedUnit) => PcpuId | undefined = (allowed, u) => (allowed.has(u.res) ? u.res : allowed.first()),
+): PcpuId {
+  for (const step of BALANCE_STEPS) {
+    if (step === BALANCE_SOFT && !hasSoftAffinity(unit, poolCpus)) continue;
+    const allowed = balanceMask(unit, step).and(poolCpus);
+    if (allowed.isEmpty) continue;
+    const cpu = choose(allowed, unit);
+    if (cpu !== undefined) return cpu;
+  }
+  return unit.res;
 }

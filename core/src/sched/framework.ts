@@ -24,6 +24,7 @@ import { GuestFault } from '../mm/guest-memory';
 import { Errno } from '../abi/xen';
 import type { CostModel } from './cost-model';
 import { Cpupool } from './cpupool';
+import { BALANCE_SOFT, balanceMask, hasSoftAffinity } from './affinity';
 import type { AnySchedulerOps, PolicyTimer, SchedContext, SchedDecision, SchedUnit } from './ops';
 
 /** Runs guest code on pCPUs; implemented by the simulation executor (and later KVM). */
@@ -345,6 +346,9 @@ export class SchedFramework {
     if (hard) v.hardAffinity = hard;
     if (soft) v.softAffinity = soft;
     if (!v.hardAffinity.has(v.res)) this.migrate(v, false);
+    // Ours, beyond Xen (which only re-places on a hard-affinity change): a vCPU whose soft affinity
+    // now excludes its pCPU is re-placed, so that policies without their own balancing honour it too.
+    else if (soft && hasSoftAffinity(v, pool.cpus) && !balanceMask(v, BALANCE_SOFT).has(v.res)) this.migrate(v, false);
     return 0;
   }
 

@@ -75,6 +75,7 @@
  * and nat_slice ≤ nat_period hold for every domain.
  */
 import {
+  pickByAffinity,
   Errno,
   XEN_DOMCTL_SCHEDOP,
   XEN_SCHEDULER,
@@ -354,10 +355,7 @@ export const atroposScheduler: SchedulerOps<G, P, D, U> = {
     return { next: next.unit, sliceNs: end - now };
   },
 
-  pickResource: (g, unit) => {
-    const allowed = unit.hardAffinity.and(g.ctx.cpus());
-    return allowed.has(unit.res) ? unit.res : (allowed.first() ?? unit.res);
-  },
+  pickResource: (g, unit) => pickByAffinity(unit, g.ctx.cpus()),
 
   migrate: (_g, unit) => dequeue(ud(unit)),
 

@@ -35,6 +35,7 @@
  * unit's avt ≥ SVT of its pCPU.
  */
 import {
+  pickByAffinity,
   Errno,
   XEN_DOMCTL_SCHEDOP,
   XEN_SCHEDULER,
@@ -285,10 +286,7 @@ export const bvtScheduler: SchedulerOps<G, P, D, U> = {
     return { next: next.unit, sliceNs: slice };
   },
 
-  pickResource: (g, unit) => {
-    const allowed = unit.hardAffinity.and(g.ctx.cpus());
-    return allowed.has(unit.res) ? unit.res : (allowed.first() ?? unit.res);
-  },
+  pickResource: (g, unit) => pickByAffinity(unit, g.ctx.cpus()),
 
   migrate: (g, unit, newCpu) => {
     const u = ud(unit);

@@ -25,7 +25,21 @@
  * Invariants: a vCPU is on at most one run queue, its pCPU's, and on it iff runnable or running;
  * every queued vCPU holds ≥ 1 ticket.
  */
-import { Errno, XEN_DOMCTL_SCHEDOP, XEN_SYSCTL_SCHEDOP, ms, sec, struct, u32, u64, us, type SchedContext, type SchedUnit, type SchedulerOps } from '@xenotype/core';
+import {
+  pickByAffinity,
+  Errno,
+  XEN_DOMCTL_SCHEDOP,
+  XEN_SYSCTL_SCHEDOP,
+  ms,
+  sec,
+  struct,
+  u32,
+  u64,
+  us,
+  type SchedContext,
+  type SchedUnit,
+  type SchedulerOps,
+} from '@xenotype/core';
 
 export const LOTTERY_SCHED_ID = 16;
 export const DEFAULT_TICKETS = 100;
@@ -106,10 +120,7 @@ export const lotteryScheduler: SchedulerOps<G, P, D, U> = {
     return { next: q[i].unit, sliceNs: g.quantum };
   },
 
-  pickResource: (g, unit) => {
-    const allowed = unit.hardAffinity.and(g.ctx.cpus());
-    return allowed.has(unit.res) ? unit.res : (allowed.first() ?? unit.res);
-  },
+  pickResource: (g, unit) => pickByAffinity(unit, g.ctx.cpus()),
 
   adjust: (_g, dom, cmd, buf) => {
     const d = dom.priv as D;

@@ -14,6 +14,7 @@
  * Invariants: a unit is on at most one queue; it is on its pCPU's queue iff it is runnable or running.
  */
 import {
+  pickByAffinity,
   CpuSet,
   Errno,
   XEN_SCHEDULER,
@@ -108,10 +109,7 @@ export const rrScheduler: SchedulerOps<G, undefined, undefined, U> = {
     return head ? { next: head.unit, sliceNs: g.slice } : { next: g.ctx.idleUnit(cpu), sliceNs: -1 };
   },
 
-  pickResource: (g, unit) => {
-    const allowed = unit.hardAffinity.and(g.ctx.cpus());
-    return allowed.has(unit.res) ? unit.res : (allowed.first() ?? unit.res);
-  },
+  pickResource: (g, unit) => pickByAffinity(unit, g.ctx.cpus()),
 
   migrate: (g, unit, newCpu) => {
     const u = udata(unit);

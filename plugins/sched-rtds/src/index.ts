@@ -65,6 +65,11 @@
  *  - a depletedq unit has no extratime and budget 0.
  */
 import {
+  hasSoftAffinity,
+  balanceMask,
+  BALANCE_STEPS,
+  BALANCE_SOFT,
+  pickByAffinity,
   Errno,
   XEN_DOMCTL_SCHEDOP,
   XEN_SCHEDULER,
@@ -296,19 +301,27 @@ function cycleFrom(ids: readonly PcpuId[], cpu: number): PcpuId[] {
 /** runq_tickle: an idle untickled pCPU (own first), else preempt the lowest-priority running unit. */
 function runqTickle(g: G, s: RtdsUnit | null): void {
   if (!s || s.unit.isIdle) return;
-  const candidates = validCpus(g, s.unit).ids.filter((c) => !g.tickled.has(c));
-  let latest: RtdsUnit | null = null;
+  // Two steps (ours; Xen's RTDS ignores soft affinity): the soft-affine pCPUs first, then all the
+  // hard-affine ones. Within a step, as Xen: an idle pCPU (own first), else preempt the
+  // lowest-priority running unit if the woken one beats it. EDF order is never changed.
+  const pool = g.ctx.cpus();
   let target: PcpuId | null = null;
-  for (const cpu of cycleFrom(candidates, s.unit.res)) {
-    const cur = g.ctx.curr(cpu);
-    if (cur.isIdle) {
-      target = cpu;
-      break;
+  for (const step of BALANCE_STEPS) {
+    if (step === BALANCE_SOFT && !hasSoftAffinity(s.unit, pool)) continue;
+    const candidates = balanceMask(s.unit, step).and(pool).ids.filter((c) => !g.tickled.has(c));
+    let latest: RtdsUnit | null = null;
+    for (const cpu of cycleFrom(candidates, s.unit.res)) {
+      const cur = g.ctx.curr(cpu);
+      if (cur.isIdle) {
+        target = cpu;
+        break;
+      }
+      const cs = ud(cur);
+      if (latest === null || compare(cs, latest) < 0) latest = cs;
     }
-    const cs = ud(cur);
-    if (latest === null || compare(cs, latest) < 0) latest = cs;
+    if (target === null && latest !== null && compare(latest, s) < 0) target = latest.unit.res;
+    if (target !== null) break;
   }
-  if (target === null && latest !== null && compare(latest, s) < 0) target = latest.unit.res;
   if (target === null) return;
   trace(g, RTDS_TRACE.TICKLE, [target & 0xffff]);
   g.tickled.add(target);
@@ -597,11 +610,8 @@ export const rtdsScheduler: SchedulerOps<G, undefined, { dom: SchedDomain }, Rtd
     }
   },
 
-  pickResource: (g, unit) => {
-    const ok = validCpus(g, unit);
-    if (ok.has(unit.res)) return unit.res;
-    return cycleFrom(ok.ids, unit.res + 1)[0] ?? unit.res;
-  },
+  // rt_res_pick: the current pCPU if allowed, else cycle on from it; soft affinity first (ours).
+  pickResource: (g, unit) => pickByAffinity(unit, g.ctx.cpus(), (ok, u) => (ok.has(u.res) ? u.res : cycleFrom(ok.ids, u.res + 1)[0])),
 
   adjust: (g, dom, cmd, u, mem) => {
     const P = xenDomctlSchedRtds;

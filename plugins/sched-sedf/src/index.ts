@@ -71,6 +71,7 @@
  * exactly one of EXTRA_RUN_PEN / EXTRA_RUN_UTIL set, and it is set only while it runs.
  */
 import {
+  pickByAffinity,
   Errno,
   XEN_DOMCTL_SCHEDOP,
   XEN_SCHEDULER,
@@ -503,12 +504,12 @@ export const sedfScheduler: SchedulerOps<G, P, undefined, U> = {
     return { next: next.unit, sliceNs: time };
   },
 
-  pickResource: (g, unit) => {
-    const ids = unit.hardAffinity.and(g.ctx.cpus()).ids;
-    if (ids.length === 0) return unit.res;
-    const k = unit.vcpuId % ids.length;
-    return ids.find((c) => c >= k) ?? ids[0];
-  },
+  pickResource: (g, unit) =>
+    pickByAffinity(unit, g.ctx.cpus(), (allowed, u) => {
+      const ids = allowed.ids;
+      const k = u.vcpuId % ids.length;
+      return ids.find((c) => c >= k) ?? ids[0];
+    }),
 
   migrate: (_g, unit) => {
     const u = ud(unit);
