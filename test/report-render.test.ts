@@ -81,7 +81,7 @@ describe.skipIf(!have)('xt report', () => {
   });
 
   it('the scalability report plots throughput against the domain count, one line per slice', async () => {
-    const html = await report('scalability', [{ name: 'n', values: [1, 2, 4] }, { name: 'slice', values: ['5ms', '50ms'] }], 1, 300_000_000);
+    const html = await report('scalability', [{ name: 'n', values: [1, 2, 4] }, { name: 'slice', values: ['5ms', '50ms'] }], 1, 800_000_000);
     const page = await browser.newPage();
     await page.goto(`file://${html}`);
     const got = {

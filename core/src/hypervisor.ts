@@ -39,6 +39,7 @@ import { TraceBus } from './trace/bus';
 import { SimExecutor } from './exec/sim-executor';
 import { encodeKernelImage } from './exec/image';
 import type { KernelLoader } from './exec/guest';
+import type { Platform, VcpuExecutor } from './exec/platform';
 import { dispatchHypercall } from './hypercall/dispatch';
 
 export interface HypervisorConfig {
@@ -58,6 +59,8 @@ export interface HypervisorConfig {
   /** Wall-clock time at system time 0, in seconds since the epoch. Default: SOSP'03, 2003-10-19. */
   wallclockEpochSec?: number;
   trace?: TraceBus;
+  /** Real time, host memory, other execution backends (see exec/platform.ts). Absent: simulation. */
+  platform?: Platform;
 }
 
 export interface Dom0Spec {
@@ -84,6 +87,9 @@ export class Hypervisor {
   readonly grants: Grants;
   readonly fw: SchedFramework;
   readonly exec: SimExecutor;
+  /** What runs vCPUs: the simulation executor, or the platform's (which may route to it). */
+  readonly vcpuExec: VcpuExecutor;
+  readonly platform: Platform | undefined;
   readonly idleDomain: Domain;
   readonly pool0: Cpupool;
   readonly loader: KernelLoader;
@@ -93,14 +99,17 @@ export class Hypervisor {
   private zombies = new Set<Domain>();
 
   constructor(cfg: HypervisorConfig) {
-    this.engine = new Engine(cfg.seed ?? 1);
+    this.platform = cfg.platform;
+    this.engine = new Engine(cfg.seed ?? 1, cfg.platform?.clock);
     this.topology = typeof cfg.cpus === 'number' ? Topology.flat(cfg.cpus) : new Topology(cfg.cpus);
     if (!(Number.isInteger(cfg.memoryMiB) && cfg.memoryMiB > 0)) throw new RangeError('memoryMiB must be a positive integer');
     this.store = new LazyFrameStore(cfg.memoryMiB * 256);
+    const host = cfg.platform?.memory?.(this.store.nrFrames);
+    if (host) this.store.attach(host);
     this.mem = new MemoryManager(this.store);
     this.trace = cfg.trace ?? new TraceBus();
     this.costs = { ...DEFAULT_COSTS, ...cfg.costs };
-    this.tscHz = cfg.tscHz ?? DEFAULT_TSC_HZ;
+    this.tscHz = cfg.platform?.tsc?.hz ?? cfg.tscHz ?? DEFAULT_TSC_HZ;
     this.wallclockEpochSec = cfg.wallclockEpochSec ?? SOSP03_EPOCH;
     this.loader = cfg.kernels;
     this.schedulerById = cfg.schedulers ?? ((id) => (id === cfg.scheduler.schedId ? cfg.scheduler : undefined));
@@ -135,12 +144,14 @@ export class Hypervisor {
       evtchn: this.evtchn,
       costs: this.costs,
       tscHz: this.tscHz,
+      tscAt: (t) => this.tscAt(t),
       loader: this.loader,
       dispatchHypercall: (v, nr, args) => dispatchHypercall(this, v, nr, args),
       crash: (d, why) => this.crash(d, why),
       vcpuExited: (v) => this.vcpuDown(v),
     });
-    const exec = this.exec;
+    const exec: VcpuExecutor = cfg.platform?.executor?.(this, this.exec) ?? this.exec;
+    this.vcpuExec = exec;
     this.fw.executor = {
       run: (v, pc, cost) => {
         this.updateVcpuTime(v);
@@ -196,7 +207,9 @@ export class Hypervisor {
     if (!(cfg.maxGrantFrames >= 1 && cfg.maxGrantFrames <= DEFAULT_MAX_GRANT_FRAMES)) return -Errno.EINVAL;
     if (!(cfg.maxMaptrackFrames >= 0 && cfg.maxMaptrackFrames <= DEFAULT_MAX_MAPTRACK_FRAMES)) return -Errno.EINVAL;
     const dm = this.mem.createDomain(id, 0);
-    const d = new Domain(id, cfg, dm, this.engine.rng.stream(`dom:${id}`), this.now());
+    const created = this.now(); // one instant for the domain and its vCPUs (real time moves on)
+    const d = new Domain(id, cfg, dm, this.engine.rng.stream(`dom:${id}`), created);
+    dm.contiguous = d.isHvm;
     const shinfo = this.mem.allocXenFrame(dm);
     if (shinfo === null) {
       this.mem.reap(dm);
@@ -211,7 +224,7 @@ export class Hypervisor {
     this.domains.set(id, d);
     this.fw.initDomain(d, pool);
     for (let i = 0; i < cfg.maxVcpus; i++) {
-      const v = new Vcpu(d, vcpuid(i), pcpuid(0), this.now(), CpuSet.range(this.topology.nrCpus));
+      const v = new Vcpu(d, vcpuid(i), pcpuid(0), created, CpuSet.range(this.topology.nrCpus));
       if (i < XEN_LEGACY_MAX_VCPUS) {
         v.vcpuInfoMfn = shinfo;
         v.vcpuInfoOff = i * abi.VCPU_INFO_SIZE;
@@ -226,8 +239,8 @@ export class Hypervisor {
   }
 
   /** Give a vCPU its initial registers and bring it up (setvcpucontext + VGCF_online). */
-  initialiseVcpu(v: Vcpu, regs: { rip: number; rsp: number; rsi: number; rdi: number }): void {
-    v.regs = { ...regs };
+  initialiseVcpu(v: Vcpu, regs: { rip: number; rsp: number; rsi: number; rdi: number; cr3?: number }): void {
+    v.regs = { cr3: 0, ...regs };
     v.initialised = true;
     this.fw.clearPauseFlag(v, VPF.down);
   }
@@ -274,7 +287,7 @@ export class Hypervisor {
     if (!d.alive || d.isIdle) return;
     if (d.crashReason === null) d.crashReason = why;
     if (this.trace.on) this.trace.emit({ t: this.now(), cpu: -1, type: 'crash', dom: d.id, why });
-    for (const v of d.vcpus) this.exec.kill(v);
+    for (const v of d.vcpus) this.vcpuExec.kill(v);
     this.shutdown(d, SHUTDOWN.crash);
   }
 
@@ -288,7 +301,7 @@ export class Hypervisor {
     if (!d.alive) return;
     d.dying = Dying.dying;
     for (const v of d.vcpus) {
-      this.exec.kill(v);
+      this.vcpuExec.kill(v);
       this.fw.pauseVcpu(v);
     }
     this.fw.destroyDomain(d);
@@ -325,7 +338,9 @@ export class Hypervisor {
   /** vcpu_kick: wake a blocked vCPU; interrupt a running one. */
   kick(v: Vcpu): void {
     this.fw.unblock(v);
-    if (v.isRunning) this.exec.interrupt(v);
+    // A platform's executor hears of every kick, as Xen asserts an HVM vCPU's upcall vector
+    // whether it runs or not; the simulation interrupts running vCPUs only.
+    if (v.isRunning || this.vcpuExec !== this.exec) this.vcpuExec.interrupt(v);
   }
 
   private checkPollers(d: Domain, port: number): void {
@@ -383,9 +398,10 @@ export class Hypervisor {
 
   // ------------------------------------------------------------------ time
 
-  /** System time → TSC at this host's frequency. */
+  /** System time → the TSC guests read (the platform's real TSC, or virtual at tscHz). */
   tscAt(t: Ns): number {
-    return Math.floor((t * this.tscHz) / 1e9);
+    const tsc = this.platform?.tsc;
+    return tsc ? tsc.at(t) : Math.floor((t * this.tscHz) / 1e9);
   }
 
   /** Xen's set_time_scale: (shift, mul) with ns = ((tsc << shift) * mul) >> 32. */

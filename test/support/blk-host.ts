@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DiskModel, Blkback } from '@xenotype/blk';
+import type { Platform } from '@xenotype/core';
 import { MiniOS, asThread, type App } from '@xenotype/minios';
 import { Host } from '../../tools/src/host/host';
 import { defaultRegistry } from '../../tools/src/host/registry';
@@ -26,6 +27,8 @@ export interface BlkHostOptions {
   model?: Partial<DiskModel>;
   seed?: number;
   cpus?: number;
+  /** Real time and real vCPUs (the KVM tests); absent: the simulation. */
+  platform?: Platform;
 }
 
 export class BlkHost {
@@ -43,7 +46,7 @@ export class BlkHost {
     const reg = defaultRegistry();
     registerDriverDomain(reg, DD_KERNEL, [blkbackFactory(this.images.opener(), { disk: { model: opts.model ?? { commandNs: 50_000, positionNs: 0, bytesPerSecond: 500e6, flushNs: 0 } } }, (b) => this.backends.push(b))]);
     for (const [name, app] of Object.entries(opts.apps ?? {})) reg.registerKernel(name, () => new MiniOS(app, name));
-    this.host = new Host({ cpus: opts.cpus ?? 2, memoryMiB: 256, scheduler: 'rr', seed: opts.seed ?? 11, services: [this.xsd] }, reg);
+    this.host = new Host({ cpus: opts.cpus ?? 2, memoryMiB: 256, scheduler: 'rr', seed: opts.seed ?? 11, services: [this.xsd], platform: opts.platform }, reg);
     this.host.hv.trace.subscribe((r) => {
       if (r.type !== 'console') return;
       const { text, dom } = r as { text: string; dom: number };

@@ -25,3 +25,5 @@ export { ImageFile, ImageStore, haveFallocate, type ImageFileOptions, type Image
 export { blkbackFactory } from './devices/blkback';
 export { vbdAdd, vbdRemove, vdevDevid, VBD_TYPE, type VbdSpec, type VbdAdded } from './toolstack/vbd';
 export { createDriverDomain, destroyDriverDomain, moveBackends, restartDriverDomain, devicesServedBy, type MovedDevice } from './toolstack/reattach';
+export { devd, driverDomainApp, registerDriverDomain, BackendService, type BackendDriver, type BackendFactory, type DevdStatus } from './toolstack/driver-domain';
+export { nicAdd, nicRemove, setFirewall, setAntispoof, vifStatistics, vifBackendPath, NIC_DEFAULTS, type NicSpec, type NicAdded, type VifStatistics } from './toolstack/nic';

@@ -13,7 +13,7 @@ import { runScenario } from '../src/runner/run';
 
 describe.each(['bvt', 'credit'])('isolation under %s', (scheduler) => {
   it('antisocial guests are contained', () => {
-    const sc = withUntil(loadScenario('isolation', [{ name: 'scheduler', value: scheduler }], defaultRegistry()), 1_500_000_000);
+    const sc = withUntil(loadScenario('isolation-cpu', [{ name: 'scheduler', value: scheduler }], defaultRegistry()), 1_500_000_000);
     let host!: Host;
     let maxOverReservation = 0;
     const r = runScenario(sc, 1, {

@@ -141,7 +141,7 @@ describe('scenario files', () => {
     ['bad duration', [/duration: 300ms/, 'duration: soon'], /:22:11: duration: expected a positive duration: integer nanoseconds or a number with a unit .*got "soon"$/],
     ['unknown workload', [/type: interactive/, 'type: webserver'], /domains\[1\]\.workload\.type: unknown workload "webserver" \(have: cpuhog, interactive/],
     ['unknown workload parameter', [/period: 10ms/, 'perod: 10ms'], /domains\[1\]\.workload\.perod: workload "interactive" has no parameter "perod" \(has: period, jitter, work, ws\)$/],
-    ['unknown device type', [/    weight: 3\n/, '    weight: 3\n    devices: [{ type: vbd, image: disk.img }]\n'], /domains\[1\]\.devices\[0\]\.type: unknown device type "vbd"/],
+    ['unknown device type', [/    weight: 3\n/, '    weight: 3\n    devices: [{ type: floppy, image: disk.img }]\n'], /domains\[1\]\.devices\[0\]\.type: unknown device type "floppy"/],
     ['unknown pool', [/    weight: 3\n/, '    weight: 3\n    pool: nowhere\n'], /domains\[1\]\.pool: unknown pool "nowhere" \(pools: Pool-0\)$/],
     ['not enough memory', [/memoryMiB: 256/, 'memoryMiB: 70'], /:7:14: host\.memoryMiB: expected at least 88 MiB \(dom0 64 \+ the domains' 24\), got 70$/],
     ['unknown template parameter', [/count: \$\{n\}/, 'count: ${m}'], /:15:12: domains\[0\].count: unknown parameter "m" in "\$\{m\}" \(declared: n, slice\)$/],

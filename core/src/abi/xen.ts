@@ -232,6 +232,12 @@ export const XENVER = { version: 0, extraversion: 1, compile_info: 2, capabiliti
 /** CONSOLEIO_* (xen.h). */
 export const CONSOLEIO = { write: 0, read: 1 } as const;
 
+/** XEN_DOMCTL_CDF_* (domctl.h): createdomain flags. `hvm`: the domain's vCPUs run real code. */
+export const XEN_DOMCTL_CDF = { hvm: 1 << 0, hap: 1 << 1 } as const;
+
+/** HVMOP_* (hvm/hvm_op.h) that are provided. */
+export const HVMOP = { set_evtchn_upcall_vector: 23 } as const;
+
 /** domctl (domctl.h); the interface version a caller must present. */
 export const XEN_DOMCTL_INTERFACE_VERSION = 0x15;
 export const DOMCTL = {

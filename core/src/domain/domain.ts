@@ -32,6 +32,8 @@ export interface DomainConfig {
   privileged: boolean;
   handle: Uint8Array;
   ssidref: number;
+  /** XEN_DOMCTL_CDF_* given at creation (0 for the simulation's PV-like domains). */
+  flags?: number;
 }
 
 export class Domain implements SchedDomain {
@@ -78,6 +80,10 @@ export class Domain implements SchedDomain {
 
   get isPrivileged(): boolean {
     return this.config.privileged;
+  }
+  /** Created with XEN_DOMCTL_CDF_hvm: its vCPUs run real code (on a hardware backend). */
+  get isHvm(): boolean {
+    return ((this.config.flags ?? 0) & 1) !== 0;
   }
   get isIdle(): boolean {
     return this.id === DOMID_IDLE;

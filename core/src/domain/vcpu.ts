@@ -77,9 +77,11 @@ export class Vcpu implements SchedUnit {
   pollEvtchn = 0;
   pollTimer: EventHandle | null = null;
 
-  /** Initial register state from setvcpucontext / VCPUOP_initialise. */
+  /** Initial register state from setvcpucontext / VCPUOP_initialise (cr3: ctrlreg[3], 0 if unset). */
   initialised = false;
-  regs = { rip: 0, rsp: 0, rsi: 0, rdi: 0 };
+  regs = { rip: 0, rsp: 0, rsi: 0, rdi: 0, cr3: 0 };
+  /** The per-vCPU event upcall vector (HVMOP_set_evtchn_upcall_vector), 0 if none. */
+  upcallVector = 0;
 
   /** Set by SCHEDOP_yield; consumed by the policy. */
   yielding = false;

@@ -8,6 +8,11 @@
  *
  * Invariants: `now` never decreases; an event scheduled in the past is a bug in trusted code
  * (throws); events at equal (time, prio) run in scheduling order.
+ *
+ * Real time (a `RealClock` given): `now` is the clock's monotonic time, read on every call; an
+ * event runs once the clock reaches it, and the engine waits for it through the clock, which is
+ * where the outside world (real vCPUs' exits) gets its turn. An event "in the past" is simply due.
+ * Virtual runs never take these paths.
  */
 import { EventHeap, type HeapEntry } from './heap';
 import { RngStreams } from './rng';
@@ -27,6 +32,18 @@ export const Prio = {
 
 export interface Clock {
   now(): Ns;
+}
+
+/** A monotonic real-time clock for the engine (tools provide it; core never reads host time). */
+export interface RealClock {
+  /** Monotonic time in ns (its origin is the engine's time 0). */
+  now(): Ns;
+  /**
+   * Block until `deadline` (ns; Infinity for none) or until outside input was handled, which may
+   * have scheduled events. Returns false when nothing outside can ever happen (then the engine does
+   * not wait for an empty queue).
+   */
+  wait(deadline: Ns): boolean;
 }
 
 export interface EventHandle {
@@ -57,16 +74,26 @@ export class Engine implements Clock {
   executed = 0;
   readonly rng: RngStreams;
 
-  constructor(seed = 1) {
+  constructor(
+    seed = 1,
+    /** Real time instead of virtual time (see the header). */
+    readonly clock?: RealClock,
+  ) {
     this.rng = new RngStreams(seed);
+    if (clock) this.t = Math.max(0, Math.floor(clock.now()));
   }
 
   now(): Ns {
+    if (this.clock) {
+      const c = Math.floor(this.clock.now());
+      if (c > this.t) this.t = c;
+    }
     return this.t;
   }
 
   /** Schedule `fn` at absolute time `time`. */
   at(time: Ns, prio: number, fn: () => void): EventHandle {
+    if (this.clock && time < this.t) time = this.t;
     if (time < this.t) throw new Error(`engine: event scheduled in the past (${time} < ${this.t})`);
     if (!Number.isSafeInteger(time)) throw new Error(`engine: non-integer event time ${time}`);
     const e: HeapEntry = { time, prio, seq: this.seq++, fn };
@@ -75,11 +102,12 @@ export class Engine implements Clock {
   }
 
   after(delay: Ns, prio: number, fn: () => void): EventHandle {
-    return this.at(this.t + delay, prio, fn);
+    return this.at(this.now() + delay, prio, fn);
   }
 
-  /** Run the next live event; false when none is left. */
+  /** Run the next live event (in real time, once it is due); false when none is left. */
   step(): boolean {
+    if (this.clock) return this.stepReal(this.clock);
     for (;;) {
       const e = this.heap.pop();
       if (!e) return false;
@@ -87,6 +115,26 @@ export class Engine implements Clock {
       if (!fn) continue;
       e.fn = null;
       this.t = e.time;
+      this.executed++;
+      fn();
+      return true;
+    }
+  }
+
+  private stepReal(clock: RealClock): boolean {
+    for (;;) {
+      const next = this.peekTime();
+      if (next === undefined) {
+        if (!clock.wait(Infinity)) return false;
+        continue;
+      }
+      if (next > this.now()) {
+        clock.wait(next);
+        continue;
+      }
+      const e = this.heap.pop()!;
+      const fn = e.fn!;
+      e.fn = null;
       this.executed++;
       fn();
       return true;
@@ -109,6 +157,7 @@ export class Engine implements Clock {
    */
   run(until?: Ns): void {
     this.stopped = false;
+    if (this.clock) return this.runReal(this.clock, until);
     while (!this.stopped) {
       const next = this.peekTime();
       if (next === undefined) break;
@@ -116,6 +165,20 @@ export class Engine implements Clock {
       this.step();
     }
     if (until !== undefined && !this.stopped && until > this.t) this.t = until;
+  }
+
+  /** Real time: run events as they fall due until the clock reaches `until` (or the queue empties and nothing outside remains). */
+  private runReal(clock: RealClock, until: Ns = Infinity): void {
+    while (!this.stopped) {
+      const now = this.now();
+      const next = this.peekTime();
+      if (next !== undefined && next <= now && next <= until) {
+        this.step();
+        continue;
+      }
+      if (now >= until) break;
+      if (!clock.wait(Math.min(next ?? Infinity, until)) && next === undefined) break;
+    }
   }
 
   /** Make `run` return after the current event. */

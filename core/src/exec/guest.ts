@@ -25,6 +25,8 @@ export interface InitialRegs {
   readonly rsp: number;
   readonly rsi: number;
   readonly rdi: number;
+  /** ctrlreg[3] of the builder's context (a real kernel's page tables); 0 if none. */
+  readonly cr3?: number;
 }
 
 /** A vCPU as guest code sees it: registers, its memory, the hypercall instruction, the TSC. */

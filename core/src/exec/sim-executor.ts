@@ -18,7 +18,8 @@ import { Prio, type Engine, type EventHandle } from '../engine/engine';
 import type { Ns } from '../engine/time';
 import type { Vcpu } from '../domain/vcpu';
 import type { Domain } from '../domain/domain';
-import type { Executor, Pcpu, SchedFramework } from '../sched/framework';
+import type { Pcpu, SchedFramework } from '../sched/framework';
+import type { VcpuExecutor } from './platform';
 import type { EventChannels } from '../evtchn/evtchn';
 import type { CostModel } from '../sched/cost-model';
 import { decodeKernelImage } from './image';
@@ -36,6 +37,8 @@ export interface ExecHost {
   readonly evtchn: EventChannels;
   readonly costs: CostModel;
   readonly tscHz: number;
+  /** The TSC a guest reads at system time t. */
+  tscAt(t: Ns): number;
   readonly loader: KernelLoader;
   dispatchHypercall(v: Vcpu, nr: number, args: number[]): number;
   crash(d: Domain, why: string): void;
@@ -92,14 +95,14 @@ class SimGuestCpu implements GuestCpu {
     return this.host.dispatchHypercall(this.v, nr, [a1, a2, a3, a4, a5]);
   }
   tsc(): number {
-    return Math.floor((this.host.engine.now() * this.host.tscHz) / 1e9);
+    return this.host.tscAt(this.host.engine.now());
   }
   rdrand(): number {
     return this.v.domain.rng.int(0, 0xffffffff);
   }
 }
 
-export class SimExecutor implements Executor {
+export class SimExecutor implements VcpuExecutor {
   constructor(private readonly host: ExecHost) {}
 
   state(v: Vcpu): ExecState {

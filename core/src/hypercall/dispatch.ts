@@ -20,6 +20,7 @@ import { vcpuOp } from './vcpu-op';
 import { domctl } from './domctl';
 import { sysctl } from './sysctl';
 import { consoleIo, xenVersion } from './misc';
+import { hvmOp } from './hvm-op';
 
 export type Handler = (hv: Hypervisor, v: Vcpu, a: number[]) => number;
 
@@ -35,6 +36,7 @@ const TABLE: Record<number, Handler> = {
   [HYPERVISOR.event_channel_op]: eventChannelOp,
   [HYPERVISOR.sysctl]: sysctl,
   [HYPERVISOR.domctl]: domctl,
+  [HYPERVISOR.hvm_op]: hvmOp,
 };
 
 export function dispatchHypercall(hv: Hypervisor, v: Vcpu, nr: number, args: number[]): number {

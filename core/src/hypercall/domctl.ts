@@ -109,7 +109,7 @@ export function domctl(hv: Hypervisor, v: Vcpu, [arg]: number[]): number {
         return 0;
       }
       const c = abi.vcpu_guest_context.read(mem, a.ctxt);
-      t.regs = { rip: c.rip, rsp: c.rsp, rsi: c.rsi, rdi: c.rdi };
+      t.regs = { rip: c.rip, rsp: c.rsp, rsi: c.rsi, rdi: c.rdi, cr3: c.ctrlreg3 };
       t.initialised = true;
       if (c.flags & VGCF_online) hv.fw.clearPauseFlag(t, VPF.down);
       return 0;
@@ -120,7 +120,8 @@ export function domctl(hv: Hypervisor, v: Vcpu, [arg]: number[]): number {
       if (!t || t === v) return -Errno.EINVAL;
       if (!t.initialised) return -Errno.ENODATA;
       if (a.ctxt !== 0) {
-        abi.vcpu_guest_context.init(mem, a.ctxt, { ...t.regs, flags: t.online ? VGCF_online : 0 });
+        const { cr3, ...regs } = t.regs;
+        abi.vcpu_guest_context.init(mem, a.ctxt, { ...regs, ctrlreg3: cr3, flags: t.online ? VGCF_online : 0 });
       }
       return 0;
     }
@@ -181,6 +182,7 @@ function createDomain(hv: Hypervisor, mem: ByteAccess, arg: number, want: number
       maxMaptrackFrames: c.max_maptrack_frames < 0 ? 1024 : c.max_maptrack_frames,
       handle: mem.getBytes(arg + U + 4, 16),
       ssidref: c.ssidref,
+      flags: c.flags,
     }),
     pool,
   );
@@ -192,6 +194,7 @@ function createDomain(hv: Hypervisor, mem: ByteAccess, arg: number, want: number
 export function domainInfoFlags(d: Domain): number {
   let f = 0;
   if (!d.alive) f |= XEN_DOMINF.dying;
+  if (d.isHvm) f |= XEN_DOMINF.hvm_guest;
   if (d.isShutDown) f |= XEN_DOMINF.shutdown;
   if (d.pauseCount > 0) f |= XEN_DOMINF.paused;
   const online = d.vcpus.filter((v) => v.online);

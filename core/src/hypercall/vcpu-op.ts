@@ -17,7 +17,7 @@ export function vcpuOp(hv: Hypervisor, cur: Vcpu, [cmd, id, arg]: number[]): num
     case VCPUOP.initialise: {
       if (v.initialised) return -Errno.EEXIST;
       const c = abi.vcpu_guest_context.read(mem, arg);
-      v.regs = { rip: c.rip, rsp: c.rsp, rsi: c.rsi, rdi: c.rdi };
+      v.regs = { rip: c.rip, rsp: c.rsp, rsi: c.rsi, rdi: c.rdi, cr3: c.ctrlreg3 };
       v.initialised = true;
       if (c.flags & VGCF_online) hv.fw.clearPauseFlag(v, VPF.down);
       return 0;

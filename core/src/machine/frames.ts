@@ -2,8 +2,11 @@
  * Machine memory: M MiB as 4 KiB frames of real bytes, allocated on first touch.
  *
  * This is the single frame-store interface DESIGN.md §4 asks for: everything that reaches machine
- * memory (guest memory views, shared_info, grant frames, rings) does so through `bytes(mfn)`. A
- * KVM backend can later satisfy the same interface with views into one host mapping per domain.
+ * memory (guest memory views, shared_info, grant frames, rings) does so through `bytes(mfn)`.
+ *
+ * A range of frames may be backed externally (`attach`): by host memory someone else also maps —
+ * a hardware-virtualization backend registers it with the kernel as guest RAM — so a frame there is
+ * a view of those bytes, and scrubbing it hands its pages back to the host (`HostMemory.scrub`).
  *
  * Invariant: a frame that is scrubbed reads as zeros afterwards; no bytes survive from one owner to
  * the next (Xen scrubs freed pages before reuse).
@@ -23,19 +26,44 @@ export interface FrameStore {
   readonly residentFrames: number;
 }
 
+/** Host memory backing frames [first, first + bytes.length / 4096). */
+export interface HostMemory {
+  readonly first: number;
+  /** The bytes (page-aligned, a whole number of pages). */
+  readonly bytes: Uint8Array;
+  /** Make `count` frames from `mfn` read as zeros (and release their host pages). */
+  scrub(mfn: number, count: number): void;
+}
+
 export class LazyFrameStore implements FrameStore {
   private data: (Uint8Array | undefined)[];
+  private readonly hosts: HostMemory[] = [];
   residentFrames = 0;
 
   constructor(readonly nrFrames: number) {
     this.data = new Array(nrFrames);
   }
 
+  /** Back a range of frames, none of them touched yet, by host memory. */
+  attach(h: HostMemory): void {
+    const n = h.bytes.length / PAGE_SIZE;
+    if (!(Number.isInteger(n) && h.first >= 0 && h.first + n <= this.nrFrames)) throw new RangeError('host memory outside the frame range');
+    for (let m = h.first; m < h.first + n; m++) if (this.data[m]) throw new Error(`frame ${m} already in use`);
+    this.hosts.push(h);
+  }
+
+  /** The host memory behind `mfn`, if any (for backends that map it elsewhere too). */
+  host(mfn: Mfn): HostMemory | undefined {
+    for (const h of this.hosts) if (mfn >= h.first && mfn < h.first + h.bytes.length / PAGE_SIZE) return h;
+    return undefined;
+  }
+
   bytes(mfn: Mfn): Uint8Array {
     let b = this.data[mfn];
     if (!b) {
       if (!(mfn >= 0 && mfn < this.nrFrames)) throw new RangeError(`mfn ${mfn} out of range`);
-      b = new Uint8Array(PAGE_SIZE);
+      const h = this.hosts.length > 0 ? this.host(mfn) : undefined;
+      b = h ? h.bytes.subarray((mfn - h.first) * PAGE_SIZE, (mfn - h.first + 1) * PAGE_SIZE) : new Uint8Array(PAGE_SIZE);
       this.data[mfn] = b;
       this.residentFrames++;
     }
@@ -47,6 +75,8 @@ export class LazyFrameStore implements FrameStore {
   }
 
   scrub(mfn: Mfn): void {
+    // Host memory may have been written without a view (by real guest code): scrub it always.
+    if (this.hosts.length > 0) this.host(mfn)?.scrub(mfn, 1);
     if (this.data[mfn]) {
       this.data[mfn] = undefined;
       this.residentFrames--;

@@ -14,6 +14,10 @@
  *  - a RAM entry gfn→mfn in d's P2M has owner(mfn) = d and M2P(mfn) = gfn;
  *  - a grant/foreign entry references a frame with refs(mfn) equal to the number of such entries;
  *  - a xenShared entry points at a Xen-owned frame shared with that domain.
+ *
+ * A domain marked `contiguous` (one whose RAM a hardware backend maps as one region) gets gfn g at
+ * mfn base + g where those frames are free, base chosen at its first populate so that its whole
+ * reservation fits; elsewhere allocation is the plain free-list order, unchanged.
  */
 import { DOMID_XEN } from '../abi/xen';
 import { gfn as asGfn, mfn as asMfn, type DomId, type Gfn, type Mfn } from '../abi/types';
@@ -33,6 +37,10 @@ export class DomainMemory {
   maxPages = 0;
   /** Xen frames shared with this domain (not counted in tot_pages, as Xen's xenheap pages). */
   xenPages = 0;
+  /** Place RAM contiguously in machine memory (gfn g at mfn contiguousBase + g) where possible. */
+  contiguous = false;
+  /** mfn of gfn 0 when contiguous (chosen at the first populate; -Infinity: no room was found). */
+  contiguousBase: number | null = null;
 
   constructor(
     readonly domid: DomId,
@@ -52,6 +60,8 @@ export class MemoryManager {
   /** Released by its owner while still referenced: freed when refs drop to 0. */
   readonly pendingFree: Uint8Array;
   private freeList: Int32Array;
+  /** Index of each free frame in freeList (-1: not free). */
+  private freePos: Int32Array;
   private nFree: number;
   private readonly domains = new Map<number, DomainMemory>();
 
@@ -64,7 +74,11 @@ export class MemoryManager {
     this.pendingFree = new Uint8Array(n);
     // Hand out low frames first: a stack with frame 0 on top.
     this.freeList = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.freeList[i] = n - 1 - i;
+    this.freePos = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      this.freeList[i] = n - 1 - i;
+      this.freePos[n - 1 - i] = i;
+    }
     this.nFree = n;
   }
 
@@ -89,8 +103,43 @@ export class MemoryManager {
   private take(owner: number): Mfn | null {
     if (this.nFree === 0) return null;
     const m = this.freeList[--this.nFree];
+    this.freePos[m] = -1;
     this.owner[m] = owner;
     return asMfn(m);
+  }
+
+  /** Take frame `m` if it is free. */
+  private takeFrame(m: number, owner: number): Mfn | null {
+    const i = Number.isInteger(m) && m >= 0 && m < this.freePos.length ? this.freePos[m] : -1;
+    if (i < 0) return null;
+    const last = this.freeList[--this.nFree];
+    this.freeList[i] = last;
+    this.freePos[last] = i;
+    this.freePos[m] = -1;
+    this.owner[m] = owner;
+    return asMfn(m);
+  }
+
+  /** The lowest mfn starting `len` free frames, or -1. */
+  private freeRun(len: number): number {
+    let run = 0;
+    for (let m = 0; m < this.owner.length; m++) {
+      run = this.owner[m] === FREE ? run + 1 : 0;
+      if (run === len) return m - len + 1;
+    }
+    return -1;
+  }
+
+  private takeFor(dm: DomainMemory, g: number): Mfn {
+    if (dm.contiguous) {
+      if (dm.contiguousBase === null) {
+        const run = this.freeRun(Math.max(dm.maxPages, g + 1));
+        dm.contiguousBase = run < 0 ? -Infinity : run - g;
+      }
+      const m = this.takeFrame(dm.contiguousBase + g, dm.domid);
+      if (m !== null) return m;
+    }
+    return this.take(dm.domid)!;
   }
 
   private release(m: Mfn): void {
@@ -99,6 +148,7 @@ export class MemoryManager {
     this.sharedWith[m] = -1;
     this.pendingFree[m] = 0;
     this.store.scrub(m);
+    this.freePos[m] = this.nFree;
     this.freeList[this.nFree++] = m;
   }
 
@@ -112,7 +162,7 @@ export class MemoryManager {
     if (dm.totPages + count > dm.maxPages || count > this.nFree) return false;
     for (let i = 0; i < count; i++) if (dm.p2m.type(base + i) !== P2mType.none) return false;
     for (let i = 0; i < count; i++) {
-      const m = this.take(dm.domid)!;
+      const m = this.takeFor(dm, base + i);
       dm.p2m.set(asGfn(base + i), m, P2mType.ram);
       this.m2p[m] = base + i;
       dm.totPages++;

@@ -36,6 +36,11 @@ export class P2M {
   private types: (Uint8Array | undefined)[] = [];
   /** Number of populated entries of each type. */
   readonly counts = new Int32Array(6);
+  /**
+   * Told of every entry set (mapped = true) or cleared, before the caller goes on (so a backend
+   * that mirrors this table elsewhere — KVM memslots — drops a frame before it can be reused).
+   */
+  onChange: ((g: number, mapped: boolean) => void) | null = null;
 
   /** The mfn at gfn, or -1. */
   lookup(g: number): number {
@@ -62,6 +67,7 @@ export class P2M {
     t[g & LEAF_MASK] = type;
     this.counts[type]++;
     this.mfns[hi]![g & LEAF_MASK] = m;
+    this.onChange?.(g, true);
   }
 
   clear(g: Gfn): void {
@@ -72,6 +78,7 @@ export class P2M {
     this.counts[P2mType.none]++;
     t[g & LEAF_MASK] = P2mType.none;
     this.mfns[hi]![g & LEAF_MASK] = -1;
+    this.onChange?.(g, false);
   }
 
   *entries(): IterableIterator<P2mEntry> {

@@ -127,6 +127,27 @@ describe('disk scheduler', () => {
     expect(order.indexOf('s0')).toBe(16); // right after the hog's first batch
   });
 
+  it('policy fifo: one queue in arrival order — the hog\'s backlog goes first (the isolation experiment\'s control)', () => {
+    const sim = new Sim();
+    const d = new DiskScheduler(sim.caps, { model: DISK_MODELS.instant, policy: 'fifo' });
+    const hog = d.addClient('h', 1 << 20);
+    const small = d.addClient('s', 1 << 20);
+    const order: string[] = [];
+    for (let i = 0; i < 40; i++) d.submit(hog, job('flush', 0, 0, order, `h${i}`));
+    d.submit(small, job('flush', 0, 0, order, 's0'));
+    for (let i = 40; i < 45; i++) d.submit(hog, job('flush', 0, 0, order, `h${i}`));
+    sim.run();
+    expect(order.indexOf('s0')).toBe(40); // after every request that arrived before it, none after
+    // positioned requests are served in arrival order too: no elevator
+    const sim2 = new Sim();
+    const e = new DiskScheduler(sim2.caps, { model: DISK_MODELS.dk32ej, policy: 'fifo' });
+    const c = e.addClient('c', 1 << 30);
+    const got: string[] = [];
+    for (const off of [5, 1, 9, 3]) e.submit(c, job('read', off << 20, 4096, got, `r${off}`));
+    sim2.run();
+    expect(got).toEqual(['r5', 'r1', 'r9', 'r3']);
+  });
+
   it('serves positioned requests in C-LOOK order from the head, wrapping to the lowest', () => {
     const sim = new Sim();
     const d = new DiskScheduler(sim.caps, { model: DISK_MODELS.dk32ej });

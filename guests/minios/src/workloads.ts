@@ -35,14 +35,18 @@ export class Counters {
 
 /**
  * CPU-bound: compute in chunks of `chunk` ns touching `ws` bytes, forever (or `units` chunks).
- * One thread per vCPU (`vcpus` of them, default all the guest was given).
+ * One thread per vCPU (`vcpus` of them, default all the guest was given). With `start` > 0 it
+ * first sleeps a time in [0, start) drawn from the domain's random stream, so domains that boot
+ * together do not run in lockstep (and seeds differ).
  */
 export const cpuHog: App = function* (os: MiniOS) {
   const chunk = os.intArg('chunk', ms(1));
   const ws = os.intArg('ws', 64 * 1024);
   const units = os.intArg('units', Infinity);
+  const start = os.intArg('start', 0);
   const c = new Counters(os);
   os.printk(`cpuhog: chunk=${chunk}ns ws=${ws}B counters@gfn ${c.gfn}`);
+  if (start > 0) yield* os.sleep(os.cpu.rdrand() % start);
   const threads = [];
   const n = os.intArg('threads', 1);
   for (let t = 1; t < n; t++)
@@ -169,6 +173,29 @@ export const memHog: App = function* (os: MiniOS) {
   }
 };
 
+/**
+ * The paper's second antisocial domain (§4.4): "a fork bomb and a VM hog" in one guest — the fork
+ * bomb in its threads, the memory hog in a thread of its own. Its counters page is the fork bomb's
+ * (printed first); the memory hog keeps its own page too.
+ */
+export const forkMemHog: App = function* (os: MiniOS) {
+  os.spawn('vmhog', yieldAfterCompute(memHog(os)), 0);
+  yield* forkBomb(os);
+};
+
+/** A thread body that yields to the other threads after each of its compute bursts (as a preemptive kernel would share the CPU). */
+function* yieldAfterCompute(body: Generator<ThreadOp, unknown, void>): Generator<ThreadOp, unknown, void> {
+  for (let r = body.next(); !r.done; ) {
+    const op = r.value;
+    yield op;
+    if (op.kind === 'compute') yield YIELD_OP;
+    r = body.next();
+  }
+  return undefined;
+}
+
+const YIELD_OP: ThreadOp = { kind: 'yield' };
+
 /** A workload parameter: its kind says how a scenario may write it (ns, bytes or a plain integer). */
 export interface WorkloadParam {
   name: string;
@@ -195,6 +222,7 @@ export const WORKLOADS: Record<string, WorkloadInfo> = {
       { name: 'chunk', kind: 'duration', default: ms(1), doc: 'CPU time of one work unit' },
       { name: 'ws', kind: 'bytes', default: 64 * 1024, doc: 'working set touched while computing' },
       { name: 'threads', kind: 'int', default: 1, doc: 'compute threads (spread over the vCPUs)' },
+      { name: 'start', kind: 'duration', default: 0, doc: 'sleep a random time below this before starting (0: start at once)' },
     ],
   },
   interactive: {
@@ -217,6 +245,18 @@ export const WORKLOADS: Record<string, WorkloadInfo> = {
       { name: 'chunk', kind: 'duration', default: ms(1), doc: 'CPU time between forks (one work unit)' },
       { name: 'ws', kind: 'bytes', default: 64 * 1024, doc: 'working set of each thread' },
       { name: 'max', kind: 'int', default: 256, doc: 'most threads alive (the process table)' },
+    ],
+  },
+  forkmemhog: {
+    app: forkMemHog,
+    doc: 'antisocial: a fork bomb and a memory hog in one guest (the paper’s §4.4 CPU and memory domain)',
+    unitParam: 'chunk',
+    params: [
+      { name: 'chunk', kind: 'duration', default: ms(1), doc: 'fork bomb: CPU time between forks (one work unit)' },
+      { name: 'ws', kind: 'bytes', default: 256 * 1024, doc: 'working set of each thread' },
+      { name: 'max', kind: 'int', default: 256, doc: 'fork bomb: most threads alive' },
+      { name: 'step', kind: 'int', default: 256, doc: 'memory hog: pages populated per request' },
+      { name: 'touch', kind: 'duration', default: us(2), doc: 'memory hog: CPU time to touch one page' },
     ],
   },
   memhog: {
@@ -309,11 +349,14 @@ WORKLOADS.echo = {
  * Disk-bound (a VBD client): `depth` threads each issue `size`-byte requests to the guest's first
  * vbd — reads, or writes with probability write/100 — at sequential offsets (one cursor shared by
  * the threads) or, with random=1, at random `size`-aligned offsets drawn from the domain's random
- * stream, within the first `span` bytes (0: the whole disk), pausing `think` ns between requests,
- * for `units` requests in all (default: forever). Requests larger than 44 KiB become several ring
- * requests (blkfront splits them). Counters: [0] requests completed, [2] sum of their latencies
+ * stream, within the first `span` bytes (0: the whole disk), computing `work` ns over `ws` bytes
+ * after each answer (a database query's processing: the OSDB-like domain of §4.3/§4.4) and pausing
+ * `think` ns between requests, for `units` requests in all (default: forever). With `miss` < 100
+ * only that percentage of units goes to the disk (drawn from the domain's random stream; the rest
+ * hit a buffer cache and only compute). Requests larger than 44 KiB become several ring requests
+ * (blkfront splits them). Counters: [0] units completed, [2] sum of the disk requests' latencies
  * (ns, submit to answer), [3] bytes read, [4] bytes written, [5] requests that failed, [6] times
- * the frontend reconnected (a restarted driver domain).
+ * the frontend reconnected (a restarted driver domain), [7] disk requests.
  */
 function diskApp(name: string, defaults: { size: number; write: number; random: number; depth: number }): App {
   return function* (os: MiniOS) {
@@ -322,6 +365,9 @@ function diskApp(name: string, defaults: { size: number; write: number; random: 
     const random = os.intArg('random', defaults.random) !== 0;
     const depth = Math.max(1, os.intArg('depth', defaults.depth));
     const think = os.intArg('think', 0);
+    const work = os.intArg('work', 0);
+    const ws = os.intArg('ws', 64 * 1024);
+    const miss = os.intArg('miss', 100);
     const units = os.intArg('units', Infinity);
     const spanArg = os.intArg('span', 0);
     const c = new Counters(os);
@@ -338,14 +384,18 @@ function diskApp(name: string, defaults: { size: number; write: number; random: 
     const worker = function* (): Generator<ThreadOp, void, void> {
       while (started < units) {
         started++;
-        const slot = random ? os.cpu.rdrand() % slots : cursor++ % slots;
-        const write = writePct > 0 && os.cpu.rdrand() % 100 < writePct;
-        const t0 = os.now();
-        const r = write ? yield* blk.tryWrite(slot * sectors, buf) : yield* blk.tryRead(slot * sectors, sectors);
-        c.add(2, os.now() - t0);
-        c.add(write ? 4 : 3, size);
-        if (!r.ok) c.add(5);
-        c.set(6, Math.max(0, blk.stats.connects - 1));
+        if (miss >= 100 || os.cpu.rdrand() % 100 < miss) {
+          const slot = random ? os.cpu.rdrand() % slots : cursor++ % slots;
+          const write = writePct > 0 && os.cpu.rdrand() % 100 < writePct;
+          const t0 = os.now();
+          const r = write ? yield* blk.tryWrite(slot * sectors, buf) : yield* blk.tryRead(slot * sectors, sectors);
+          c.add(2, os.now() - t0);
+          c.add(write ? 4 : 3, size);
+          if (!r.ok) c.add(5);
+          c.set(6, Math.max(0, blk.stats.connects - 1));
+          c.add(7);
+        }
+        if (work > 0) yield* os.compute(work, ws);
         c.add(0);
         if (think > 0) yield* os.sleep(think);
       }
@@ -371,6 +421,9 @@ const DISK_PARAMS = (d: { size: number; write: number; random: number; depth: nu
   { name: 'depth', kind: 'int', default: d.depth, doc: 'requests in flight (threads)' },
   { name: 'think', kind: 'duration', default: 0, doc: 'pause after each request, per thread' },
   { name: 'span', kind: 'bytes', default: 0, doc: 'bytes of the disk used (0: all of it)' },
+  { name: 'work', kind: 'duration', default: 0, doc: 'CPU time after each request, per thread (a query’s processing)' },
+  { name: 'ws', kind: 'bytes', default: 64 * 1024, doc: 'working set while computing' },
+  { name: 'miss', kind: 'int', default: 100, doc: 'percentage of units that go to the disk (the rest hit a buffer cache: work only)' },
 ];
 
 WORKLOADS.diskbound = {

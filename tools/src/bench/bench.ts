@@ -17,6 +17,13 @@ import type { Xc } from '../xc/xc';
 import { runXenstoreBench, xenstoreBenchUnavailable } from './xenstore';
 import { runKvRingBench } from './rings';
 import { runBlkifBench } from './blkif';
+import { kvmBenchUnavailable, runKvmBlkifBench, runKvmBvtShares, runKvmExitBench, simBlkifMiBs } from './kvm';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { defaultRegistry } from '../host/registry';
+import { Scenario, readScenario } from '../scenario/load';
+import { runScenario } from '../runner/run';
 
 export interface BenchResult {
   name: string;
@@ -261,6 +268,89 @@ function kvRing(): BenchResult {
   });
 }
 
+const XT = fileURLToPath(new URL('../../bin/xt.mjs', import.meta.url));
+
+/**
+ * The paper's Figure 6 at full size (`xt sweep scalability --preset full`: 1..128 domains × 5 and
+ * 50 ms × 5 seeds, 20 s of virtual time each), run by the CLI in one thread (--jobs 0) and on every
+ * core: wall time of each, the ratio is the speed-up of the parallel sweep.
+ */
+function scalabilitySweep(): BenchResult {
+  const dir = mkdtempSync(join(tmpdir(), 'xenotype-bench-sweep-'));
+  try {
+    const sweep = (jobs: number) => {
+      const t0 = wall();
+      execFileSync(process.execPath, [XT, 'sweep', 'scalability', '--preset', 'full', '--jobs', String(jobs), '--no-report', '--no-progress', '--out', join(dir, `j${jobs}`)], { stdio: 'ignore' });
+      return wall() - t0;
+    };
+    const cores = availableParallelism();
+    const serial = sweep(0);
+    const parallel = sweep(cores);
+    return result('scalability-sweep', parallel, `ms wall, full Figure 6 sweep on ${cores} cores`, serial, 'ms wall in one thread', serial / parallel, { cores, runs: 80 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Peak memory of the 128-domain run of Figure 6 (5 ms, the full preset's 20 s): the process's
+ * resident set and V8 heap sampled during the run (every 20 000 trace records), beside the resident
+ * set before it; and the machine frames the run made resident (4 KiB each, allocated on first touch).
+ */
+function scalabilityMemory(): BenchResult {
+  const sc = new Scenario(readScenario('scalability'));
+  const p = sc.preset('full');
+  const resolved = sc.resolve([...p.params, { name: 'n', value: 128 }, { name: 'slice', value: '5ms' }], defaultRegistry());
+  global.gc?.();
+  const before = process.memoryUsage();
+  let peakRss = before.rss;
+  let peakHeap = before.heapUsed;
+  let frames = 0;
+  let host: Host | null = null;
+  let seen = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+    if (host) frames = Math.max(frames, host.hv.store.residentFrames);
+  };
+  const t0 = wall();
+  const r = runScenario(resolved, 1, { onHost: (h) => (host = h), onTrace: (bus) => bus.subscribe(() => void (++seen % 20_000 === 0 && sample())) });
+  sample();
+  const MiB = 2 ** 20;
+  return result('scalability-128-memory', peakRss / MiB, 'MiB peak RSS, 128-domain run', before.rss / MiB, 'MiB RSS before it', peakRss / before.rss, {
+    peakHeapMiB: peakHeap / MiB,
+    residentFramesMiB: (frames * 4096) / MiB,
+    framesPerDomain: frames / 129,
+    wallMs: wall() - t0,
+    ok: r.status === 'ok' ? 1 : 0,
+  });
+}
+
+/**
+ * The KVM backend (./kvm.ts), only where /dev/kvm is: hypercall round trip against a bare exit,
+ * upcall latency, blkif throughput against the simulation's, BVT 1:2 shares from guest counters.
+ */
+function kvm(): BenchResult[] {
+  const why = kvmBenchUnavailable();
+  if (why) return [{ name: 'kvm', figure: NaN, unit: '', baseline: NaN, baselineUnit: '', ratio: NaN, line: `${'kvm'.padEnd(22)} skipped: ${why}` }];
+  const e = runKvmExitBench();
+  const us = (ns: number) => ns / 1000;
+  const lat = [...e.upcallNs].sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
+  const mib = 8;
+  const blk = runKvmBlkifBench(mib * 1024);
+  const sim = simBlkifMiBs(mib);
+  const bvt = runKvmBvtShares();
+  return [
+    result('kvm-hypercall', us(e.hypercallNs), 'µs per hypercall round trip (guest ring 3 → TypeScript → guest)', us(e.bareExitNs), 'µs per bare port-I/O exit (addon)', e.hypercallNs / e.bareExitNs, { bareExitGuestUs: us(e.bareExitGuestNs) }),
+    result('kvm-upcall', us(mean), 'µs mean upcall latency (dom0 send → guest sees it)', us(e.bareExitNs), 'µs per bare exit', mean / e.bareExitNs, { p50: us(q(0.5)), p99: us(q(0.99)), max: us(lat[lat.length - 1]), samples: lat.length }),
+    result('kvm-blkif', blk.writeMiBs, `MiB/s guest blkfront writes (${mib} MiB, 44 KiB × 8 in flight)`, sim, 'MiB/s the same bytes through the simulation (wall)', blk.writeMiBs / sim, { readMiBs: blk.readMiBs, verified: blk.ok ? 1 : 0 }),
+    result('kvm-bvt-1:2', bvt.shares[1], 'share of work, weight-2 guest (its own counters)', bvt.entitled[1], 'entitled share', bvt.shares[1] / bvt.entitled[1], { weight1Share: bvt.shares[0] }),
+  ];
+}
+
 export const BENCHMARKS: { name: string; run: () => BenchResult | BenchResult[] }[] = [
   { name: 'engine-events', run: engineEvents },
   { name: 'evtchn-pingpong', run: pingpong },
@@ -271,6 +361,9 @@ export const BENCHMARKS: { name: string; run: () => BenchResult | BenchResult[] 
   { name: 'xenstore-socket', run: xenstoreSocket },
   { name: 'kv-ring', run: kvRing },
   { name: 'blkif', run: blkif },
+  { name: 'kvm', run: kvm },
+  { name: 'scalability-sweep', run: scalabilitySweep },
+  { name: 'scalability-memory', run: scalabilityMemory },
 ];
 
 export function runBenchmarks(only?: string[], log?: (l: string) => void): BenchResult[] {

@@ -7,7 +7,7 @@
  * process would; it does not crash dom0. All of this happens in virtual time and is charged to
  * dom0's vCPUs.
  */
-import { Hypervisor, VIRQ, type CostModel, type Ns, type Registry, type TopologySpec, type TraceBus } from '@xenotype/core';
+import { Hypervisor, VIRQ, type CostModel, type Ns, type Platform, type Registry, type TopologySpec, type TraceBus } from '@xenotype/core';
 import { MiniOS, type ThreadOp } from '@xenotype/minios';
 import { Xc } from '../xc/xc';
 import { defaultRegistry } from './registry';
@@ -22,6 +22,8 @@ export interface HostSpec {
   trace?: TraceBus;
   /** dom0 services (daemons) started as dom0 threads at boot, before any job runs. */
   services?: Dom0Service[];
+  /** Real time and real vCPUs (e.g. @xenotype/kvm's kvmPlatform); absent: the simulation. */
+  platform?: Platform;
 }
 
 /**
@@ -81,6 +83,7 @@ export class Host {
       kernels: (img) => registry.kernel(img.name)?.(img),
       costs: spec.costs,
       trace: spec.trace,
+      platform: spec.platform,
     });
     this.hv.bootDom0({ memoryMiB: spec.dom0?.memoryMiB ?? 64, vcpus: spec.dom0?.vcpus ?? 1, kernel: 'xenotype-dom0' });
   }

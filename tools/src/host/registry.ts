@@ -11,6 +11,7 @@ import { atroposScheduler } from '@xenotype/sched-atropos';
 import { sedfScheduler } from '@xenotype/sched-sedf';
 import { lotteryScheduler } from '@xenotype/sched-lottery';
 import { MiniOS, WORKLOADS } from '@xenotype/minios';
+import { registerSplitDevices } from '../runner/split-devices';
 
 export const SCHEDULERS = [rrScheduler, bvtScheduler, rtdsScheduler, arinc653Scheduler, nullScheduler, creditScheduler, credit2Scheduler, atroposScheduler, sedfScheduler, lotteryScheduler];
 
@@ -18,5 +19,6 @@ export function defaultRegistry(): Registry {
   const r = new Registry();
   for (const s of SCHEDULERS) r.registerScheduler(s);
   for (const [name, w] of Object.entries(WORKLOADS)) r.registerKernel(`minios-${name}`, () => new MiniOS(w.app, name), w.doc);
+  registerSplitDevices(r);
   return r;
 }

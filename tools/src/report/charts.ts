@@ -5,6 +5,7 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { SweepResults } from '../sweep/results';
+import type { PaperComparison } from './paper';
 
 export interface Chart {
   id: string;
@@ -127,16 +128,19 @@ export function buildCharts(res: SweepResults): Chart[] {
   // 3. throughput against domain count (or per combination)
   const counts = new Set(sum.map((s) => s.guests));
   const norm = sum.filter((s) => s.normalizedThroughput);
-  if (counts.size > 1 && norm.length) {
-    const countAxes = res.axes.filter((a) => {
-      const by = new Map<string, Set<number>>();
-      for (const s of sum) {
-        const rest = JSON.stringify(res.axes.filter((b) => b.name !== a.name).map((b) => s.params[b.name]));
-        if (!by.has(rest)) by.set(rest, new Set());
-        by.get(rest)!.add(s.guests);
-      }
-      return [...by.values()].some((v) => v.size > 1);
-    });
+  // an axis counts domains only if its values are numbers (a label such as config=alone that
+  // happens to change the domain count is a configuration, not a count)
+  const countAxes = res.axes.filter((a) => {
+    if (!a.values.every((v) => typeof v === 'number' || /^\d+$/.test(String(v)))) return false;
+    const by = new Map<string, Set<number>>();
+    for (const s of sum) {
+      const rest = JSON.stringify(res.axes.filter((b) => b.name !== a.name).map((b) => s.params[b.name]));
+      if (!by.has(rest)) by.set(rest, new Set());
+      by.get(rest)!.add(s.guests);
+    }
+    return [...by.values()].some((v) => v.size > 1);
+  });
+  if (counts.size > 1 && norm.length && countAxes.length > 0) {
     const seriesOf = (s: (typeof sum)[number]) => res.axes.filter((a) => !countAxes.includes(a)).map((a) => `${a.name}=${s.params[a.name]}`).join(' ') || 'all';
     const rows = norm.map((s) => ({ guests: s.guests, series: seriesOf(s), ...err(s.normalizedThroughput)! }));
     charts.push({
@@ -198,4 +202,40 @@ export function buildCharts(res: SweepResults): Chart[] {
     });
   }
   return charts;
+}
+
+/** The chart of a paper comparison: ours with 95% CIs, and the paper's known figures as red crosses. */
+export function paperChart(cmp: PaperComparison): Chart | null {
+  const c = cmp.chart;
+  if (!c || c.rows.length === 0) return null;
+  const marks = c.marks ?? [];
+  const numeric = c.rows.every((r) => typeof r.x === 'number');
+  const xs = [...new Set([...c.rows.map((r) => r.x), ...marks.map((m) => m.x)])];
+  const x = numeric
+    ? { field: 'x', type: 'quantitative' as const, title: c.xTitle, ...(c.logX ? { scale: { type: 'log', base: 2 } } : {}), axis: { values: xs } }
+    : { field: 'x', type: 'nominal' as const, title: c.xTitle, sort: null, axis: { labelAngle: 0 } };
+  const y = { field: 'mean', type: 'quantitative' as const, title: c.yTitle, scale: c.yDomain ? { domain: c.yDomain } : { zero: c.kind === 'bars' } };
+  const series = { field: 'series', type: 'nominal' as const, title: null, sort: null };
+  const ours =
+    c.kind === 'line'
+      ? [
+          { mark: { type: 'line', point: true }, encoding: { x, y, color: series } },
+          { mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: series } },
+        ]
+      : [
+          { mark: { type: 'bar' }, encoding: { x, y, xOffset: series, color: series } },
+          { mark: { type: 'rule', color: '#222' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, xOffset: series } },
+        ];
+  const paper = marks.length
+    ? [
+        { data: { values: marks }, mark: { type: 'point', shape: 'cross', size: 160, filled: true, color: '#d62728' }, encoding: { x: { ...x, title: null }, y: { field: 'y', type: 'quantitative' }, tooltip: [{ field: 'label' }] } },
+        { data: { values: marks }, mark: { type: 'text', align: 'right', dx: -10, dy: -10, color: '#d62728', fontSize: 11 }, encoding: { x: { ...x, title: null }, y: { field: 'y', type: 'quantitative' }, text: { field: 'label' } } },
+      ]
+    : [];
+  return {
+    id: 'paper-figure',
+    title: c.title,
+    caption: c.caption,
+    spec: { title: c.title, width: WIDTH, height: 280, layer: [{ data: { values: c.rows }, layer: ours }, ...paper] } as unknown as TopLevelSpec,
+  };
 }

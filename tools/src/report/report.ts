@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MeanCI } from '../metrics';
 import { RESULTS_FORMAT, RESULTS_JSON, type SweepResults } from '../sweep/results';
-import { buildCharts, renderSvg } from './charts';
+import { buildCharts, paperChart, renderSvg } from './charts';
+import { paperComparison } from './paper';
 
 export class ReportInputError extends Error {
   constructor(message: string) {
@@ -59,7 +60,9 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-to
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; } th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f4f4f4; } td.l, th.l { text-align: left; } .ci { color: #777; font-size: 0.9em; } .na { color: #bbb; }
 figure { margin: 1.5em 0; } figcaption { color: #555; font-size: 0.9em; max-width: 720px; } .meta td { text-align: left; }
-.failed { color: #b00; } .desc { color: #444; max-width: 820px; }`;
+.failed { color: #b00; } .desc { color: #444; max-width: 820px; }
+table.paper td { text-align: left; vertical-align: top; max-width: 330px; } .holds { color: #080; font-weight: bold; } .fails { color: #b00; font-weight: bold; }
+.differences p { max-width: 900px; color: #333; }`;
 
 export async function renderReport(res: SweepResults): Promise<string> {
   const charts = buildCharts(res);
@@ -72,9 +75,26 @@ export async function renderReport(res: SweepResults): Promise<string> {
   h.push('<table class="meta">');
   h.push(`<tr><th class="l">scenario</th><td>${esc(res.scenario.source)}</td></tr>`);
   h.push(`<tr><th class="l">swept</th><td>${res.axes.length ? res.axes.map((a) => `${esc(a.name)} ∈ {${a.values.map(esc).join(', ')}}`).join('; ') : 'nothing (the scenario’s defaults)'}</td></tr>`);
+  if (res.scenario.preset) h.push(`<tr><th class="l">preset</th><td>${esc(res.scenario.preset)}</td></tr>`);
   h.push(`<tr><th class="l">seeds</th><td>${res.seeds.join(', ')}</td></tr>`);
   h.push(`<tr><th class="l">runs</th><td>${res.runs.length}${failed.length ? ` <span class="failed">(${failed.length} failed)</span>` : ''}</td></tr>`);
   h.push('</table>');
+
+  const cmp = paperComparison(res);
+  if (cmp) {
+    h.push(`<h2 id="paper">Beside the paper: ${esc(cmp.title)}</h2><p class="desc">Source: ${esc(cmp.source)}. Ours: mean over seeds <span class="ci">± half-width of the 95% confidence interval</span>.</p>`);
+    h.push('<table class="paper"><tr><th class="l">claim</th><th class="l">paper</th><th class="l">ours</th><th class="l">shape holds?</th></tr>');
+    for (const r of cmp.rows)
+      h.push(
+        `<tr><td>${esc(r.claim)}</td><td>${esc(r.paper)}</td><td>${esc(r.ours)}</td><td>${r.holds === null ? '<span class="na">not measured</span>' : r.holds ? '<span class="holds">yes</span>' : '<span class="fails">no</span>'} <span class="ci">(${esc(r.criterion)})</span></td></tr>`,
+      );
+    h.push('</table>');
+    const pc = paperChart(cmp);
+    if (pc) h.push(`<figure id="${esc(pc.id)}" class="paper-chart">${await renderSvg(pc.spec)}<figcaption>${esc(pc.caption)}</figcaption></figure>`);
+    h.push('<h3>Where our numbers differ, and why</h3><div class="differences">');
+    for (const p of cmp.differences) h.push(`<p>${esc(p)}</p>`);
+    h.push('</div>');
+  }
 
   h.push('<h2>Summary</h2><p>Mean over seeds <span class="ci">± half-width of the 95% confidence interval (Student t)</span>. Definitions: docs/metrics.md.</p>');
   h.push('<table><tr><th class="l">combination</th><th>runs</th><th>guests</th><th>throughput (units/s)</th><th>normalised throughput</th><th>max |share error|</th><th>pCPUs busy</th></tr>');

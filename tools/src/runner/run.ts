@@ -20,6 +20,12 @@ import type { ResolvedScenario, Scalar } from '../scenario/types';
 import { isScenarioDevice, type ScenarioDevice } from './devices';
 import type { Registry } from '@xenotype/core';
 import type { Xc } from '../xc/xc';
+import { Xenstored } from '../xenstored/service';
+import { introduceDomain } from '../toolstack/xenstore';
+import { weightParams } from '../scenario/load';
+
+/** xenstored's per-domain quotas in experiment runs (Xen's defaults: 10 transactions, 128 watches, 1000 nodes). */
+export const RUNNER_XENSTORE_QUOTAS = { transactions: 256, watches: 4096, nodes: 16384 };
 
 /** Changes when a RunResult's meaning changes; remote workers refuse jobs of another version. */
 export const RESULT_FORMAT = 'xenotype-run/1';
@@ -190,11 +196,35 @@ function execute(sc: ResolvedScenario, seed: number, opts: RunOptions): Omit<Run
   const pools = sc.host.pools;
   const trace = new TraceBus();
   opts.onTrace?.(trace);
+  const devTypes = [...new Set(sc.domains.flatMap((d) => d.devices.map((x) => x.type)))];
+  // split drivers find each other through xenstore: run xenstored in dom0 when there are devices,
+  // with per-domain quotas raised as for a host with many domains (C xenstored's --transaction,
+  // --watch-nb, --entry-nb): one driver domain handshakes with every guest's device at once
+  const xsd = devTypes.length > 0 ? new Xenstored({ quotas: RUNNER_XENSTORE_QUOTAS }) : null;
   const host = new Host(
-    { cpus: sc.host.cpus, memoryMiB: sc.host.memoryMiB, scheduler: pools[0].scheduler, seed, costs: sc.host.costs, dom0: { memoryMiB: sc.host.dom0.memoryMiB, vcpus: sc.host.dom0.vcpus }, trace },
+    {
+      cpus: sc.host.cpus,
+      memoryMiB: sc.host.memoryMiB,
+      scheduler: pools[0].scheduler,
+      seed,
+      costs: sc.host.costs,
+      dom0: { memoryMiB: sc.host.dom0.memoryMiB, vcpus: sc.host.dom0.vcpus },
+      trace,
+      ...(xsd ? { services: [xsd] } : {}),
+    },
     registry,
   );
-  opts.onHost?.(host);
+  const devices = devTypes.map((t) => registry.device<unknown>(t));
+  try {
+    opts.onHost?.(host);
+    return measure(sc, host, registry, xsd, devTypes, opts);
+  } finally {
+    for (const d of devices) if (isScenarioDevice(d)) d.dispose?.(host);
+  }
+}
+
+function measure(sc: ResolvedScenario, host: Host, registry: Registry, xsd: Xenstored | null, devTypes: string[], opts: RunOptions): Omit<RunResult, 'format' | 'id' | 'combo' | 'seed' | 'params'> {
+  const pools = sc.host.pools;
   const hv: Hypervisor = host.hv;
   const bus = hv.trace;
 
@@ -212,9 +242,9 @@ function execute(sc: ResolvedScenario, seed: number, opts: RunOptions): Omit<Run
   ];
 
   const ops = pools.map((p) => registry.scheduler(p.scheduler));
-  const devTypes = [...new Set(sc.domains.flatMap((d) => d.devices.map((x) => x.type)))];
   const built = host.run('build', function* (sys) {
     const { xc } = sys;
+    const xs = xsd?.client(sys.os) ?? null;
     const poolIds = [0];
     for (const p of pools.slice(1)) {
       for (const c of p.cpus) xc.cpupoolRemoveCpu(0, c);
@@ -227,14 +257,22 @@ function execute(sc: ResolvedScenario, seed: number, opts: RunOptions): Omit<Run
     for (const t of devTypes) {
       const dev = registry.device<unknown>(t);
       if (!isScenarioDevice(dev)) throw new Error(`device "${t}" is registered but is not a ScenarioDevice (no attach hook)`);
-      if (dev.setupHost) yield* dev.setupHost({ host, sys, uses: sc.domains.flatMap((d) => d.devices.filter((x) => x.type === t).map((x) => ({ domain: d.name, params: x.params }))) });
+      if (dev.setupHost)
+        yield* dev.setupHost({
+          host,
+          sys,
+          xs: xs!,
+          schedFor: (w) => weightParams(ops[0], w),
+          uses: sc.domains.flatMap((d) => d.devices.filter((x) => x.type === t).map((x) => ({ domain: d.name, params: x.params }))),
+        });
     }
     const ids: number[] = [];
     for (const d of sc.domains) {
       const b = buildDomain(xc, { name: d.name, memoryMiB: d.memoryMiB, vcpus: d.vcpus, kernel: d.workload.kernel, cmdline: d.workload.cmdline, cpupool: poolIds[d.pool], paused: true });
+      if (xs) yield* introduceDomain(xs, b);
       if (d.maxMemoryMiB > d.memoryMiB) xc.domainMaxMem(b.domid, d.maxMemoryMiB * 1024);
       setDomainSchedParams(xc, ops[d.pool], b.domid, d.sched);
-      for (const x of d.devices) yield* registry.device<ScenarioDevice>(x.type).attach({ host, sys, domid: b.domid, domain: d.name, params: x.params });
+      for (const x of d.devices) yield* registry.device<ScenarioDevice>(x.type).attach({ host, sys, xs: xs!, domid: b.domid, domain: d.name, params: x.params });
       ids.push(b.domid);
     }
     return { ids, poolIds };

@@ -22,6 +22,7 @@ import { WORKLOADS } from '@xenotype/minios';
 import { WEIGHTINGS } from '../demo/compare';
 import schema from './scenario.schema.json' with { type: 'json' };
 import { parseBytes, parseDuration, timeUnitNs } from './units';
+import { COST_PRESETS, costPreset } from './cost-presets';
 import { isScenarioDevice } from '../runner/devices';
 import type { ResolvedDomain, ResolvedPool, ResolvedScenario, ResolvedWorkload, Scalar } from './types';
 
@@ -78,6 +79,7 @@ const validateFull = ajv.getSchema(SCHEMA_ID) as ValidateFunction;
 const validateParamsBlock = ajv.compile({ $ref: `${SCHEMA_ID}#/properties/params` });
 const validateSweepBlock = ajv.compile({ $ref: `${SCHEMA_ID}#/properties/sweep` });
 const validateSeeds = ajv.compile({ $ref: `${SCHEMA_ID}#/properties/seeds` });
+const validatePresets = ajv.compile({ $ref: `${SCHEMA_ID}#/properties/presets` });
 
 export const SCENARIO_SCHEMA = schema;
 
@@ -178,6 +180,17 @@ export interface Assignment {
   value: Scalar;
 }
 
+/** A named experiment size (`presets:` in the file; xt sweep/run --preset NAME). */
+export interface ScenarioPreset {
+  name: string;
+  doc: string;
+  /** Sweep axes (replacing the file's default sweep). */
+  sweep: { name: string; values: Scalar[] }[];
+  /** Fixed values for every run (not swept, not in run labels). */
+  params: Assignment[];
+  seeds: number | undefined;
+}
+
 /** A command-line value as YAML reads a scalar: 5 → number, true → boolean, 5ms → string. */
 export function parseScalar(v: string): Scalar {
   const t = v.trim();
@@ -200,6 +213,8 @@ export class Scenario {
   /** The file's default sweep axes. */
   readonly sweep: { name: string; values: Scalar[] }[];
   readonly seeds: number | undefined;
+  /** Named experiment sizes, in file order. */
+  readonly presets: ScenarioPreset[];
   private readonly doc: Document;
   private readonly lines: LineCounter;
   private readonly raw: Record<string, unknown>;
@@ -215,7 +230,7 @@ export class Scenario {
     const raw = this.doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ScenarioError(`${source.file}: expected a mapping (name: ..., host: ..., domains: ...) at the top level`);
     this.raw = raw as Record<string, unknown>;
-    for (const [key, v] of [['params', validateParamsBlock], ['sweep', validateSweepBlock], ['seeds', validateSeeds]] as const) {
+    for (const [key, v] of [['params', validateParamsBlock], ['sweep', validateSweepBlock], ['seeds', validateSeeds], ['presets', validatePresets]] as const) {
       if (this.raw[key] !== undefined && !v(this.raw[key])) {
         const { path, message, atKey } = explain(v.errors ?? []);
         throw this.error([key, ...path], message, atKey);
@@ -243,6 +258,25 @@ export class Scenario {
       return { name, values };
     });
     this.seeds = this.raw.seeds as number | undefined;
+    type RawPreset = { doc?: string; sweep?: Record<string, Scalar[]>; params?: Record<string, Scalar>; seeds?: number };
+    this.presets = Object.entries((this.raw.presets ?? {}) as Record<string, RawPreset>).map(([name, p]) => {
+      for (const k of Object.keys(p.sweep ?? {})) this.checkAssignable(k, ['presets', name, 'sweep', k]);
+      for (const k of Object.keys(p.params ?? {})) this.checkAssignable(k, ['presets', name, 'params', k]);
+      return {
+        name,
+        doc: p.doc ?? '',
+        sweep: Object.entries(p.sweep ?? {}).map(([n, values]) => ({ name: n, values })),
+        params: Object.entries(p.params ?? {}).map(([n, value]) => ({ name: n, value })),
+        seeds: p.seeds,
+      };
+    });
+  }
+
+  /** The preset of that name, or a ScenarioError naming the ones there are. */
+  preset(name: string): ScenarioPreset {
+    const p = this.presets.find((x) => x.name === name);
+    if (!p) throw new ScenarioError(`scenario "${this.name}" has no preset "${name}" (${this.presets.length ? `presets: ${this.presets.map((x) => x.name).join(', ')}` : 'it defines none'})`);
+    return p;
   }
 
   /** An error at a field of this file: "file:line:col: path: message" (at its key with `atKey`). */
@@ -295,7 +329,7 @@ export class Scenario {
     const vals = this.paramValues(assign);
     const body: Record<string, unknown> = {};
     const templated = new Map<string, string>();
-    for (const [k, v] of Object.entries(this.raw)) if (k !== 'params' && k !== 'sweep' && k !== 'seeds') body[k] = this.substitute(v, [k], vals, templated);
+    for (const [k, v] of Object.entries(this.raw)) if (k !== 'params' && k !== 'sweep' && k !== 'seeds' && k !== 'presets') body[k] = this.substitute(v, [k], vals, templated);
     for (const a of assign) if (this.isPath(a.name)) this.setPath(body, a.name, a.value);
     if (!validateFull(body)) {
       const { path, message, atKey } = explain(validateFull.errors ?? []);
@@ -368,7 +402,7 @@ interface RawDomain {
   maxMemoryMiB?: number;
   vcpus?: number;
   pool?: string;
-  weight?: number | number[];
+  weight?: number | number[] | string;
   sched?: Record<string, Record<string, number | string>>;
   workload: { type: string } & Record<string, number | string>;
   devices?: ({ type: string } & Record<string, unknown>)[];
@@ -390,6 +424,22 @@ interface RawScenario {
   measure?: { share?: Selector; latency?: Selector; throughput?: Selector; timeline?: number | string };
 }
 type Selector = 'all' | 'none' | string[];
+
+const INSTANCE = /\{i(?:([+-])(\d+))?\}/g;
+const WHOLE_INSTANCE = /^\{i(?:([+-])(\d+))?\}$/;
+
+/** `{i}`, `{i+N}`, `{i-N}` in the strings of a domain's workload or devices → instance number k (a whole string keeps a number). */
+function instance<T>(v: T, k: number): T {
+  const val = (sign?: string, n?: string) => k + (n === undefined ? 0 : sign === '-' ? -Number(n) : Number(n));
+  if (typeof v === 'string') {
+    const whole = WHOLE_INSTANCE.exec(v);
+    if (whole) return val(whole[1], whole[2]) as T;
+    return v.replace(INSTANCE, (_, sign?: string, n?: string) => String(val(sign, n))) as T;
+  }
+  if (Array.isArray(v)) return v.map((x) => instance(x, k)) as T;
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, instance(x, k)])) as T;
+  return v;
+}
 
 /** BVT's mcu_advance is the inverse of weight: 840 = lcm(1..8), so weights 1–8 (Fig. 5) are exact. */
 export const BVT_WEIGHT_SCALE = 840;
@@ -512,9 +562,15 @@ class Resolver {
     const dom0Weight = d0.weight ?? 1;
     const dom0 = { memoryMiB: d0.memoryMiB ?? 64, vcpus: d0.vcpus ?? 1, weight: dom0Weight, sched: weightParams(poolOps[0], dom0Weight) };
 
-    // costs
+    // costs: a preset's values, then single fields over them
     const costs: Record<string, number> = {};
-    for (const [k, v] of Object.entries(h.costs ?? {})) {
+    const { preset: presetName, ...fields } = h.costs ?? {};
+    if (presetName !== undefined) {
+      const p = costPreset(String(presetName));
+      if (!p) throw this.err(['host', 'costs', 'preset'], `unknown cost preset "${presetName}" (presets: ${Object.keys(COST_PRESETS).join(', ')})`);
+      Object.assign(costs, p.costs);
+    }
+    for (const [k, v] of Object.entries(fields)) {
       const n = k === 'cacheBytes' ? parseBytes(v) : k === 'refillBytesPerNs' ? (v as number) : parseDuration(v);
       costs[k] = n!;
     }
@@ -530,18 +586,22 @@ class Resolver {
       if (d.memoryMiB < MIN_DOMAIN_MIB) throw this.err([...path, 'memoryMiB'], `expected at least ${MIN_DOMAIN_MIB} MiB, got ${d.memoryMiB}`);
       const maxMem = d.maxMemoryMiB ?? d.memoryMiB;
       if (maxMem < d.memoryMiB) throw this.err([...path, 'maxMemoryMiB'], `expected at least memoryMiB (${d.memoryMiB}), got ${maxMem}`);
-      if (Array.isArray(d.weight) && d.weight.length !== count) throw this.err([...path, 'weight'], `expected ${count} weights (one per instance, count is ${count}), got ${d.weight.length}`);
+      if (Array.isArray(d.weight) && count > 0 && d.weight.length !== count) throw this.err([...path, 'weight'], `expected ${count} weights (one per instance, count is ${count}), got ${d.weight.length}`);
+      const weightOf = (k: number): number => (Array.isArray(d.weight) ? d.weight[k - 1] : typeof d.weight === 'string' ? instance(d.weight, k) as unknown as number : (d.weight ?? 1));
+      const weights = Array.from({ length: Math.max(1, count) }, (_, k) => weightOf(k + 1));
+      if (weights.some((w) => !(w > 0))) throw this.err([...path, 'weight'], `expected positive weights, got ${weights.join(', ')} (from ${show(d.weight)})`);
       const ops = poolOps[poolIdx];
       const block = this.schedBlock(d.sched, 'domainParams', [...path, 'sched']);
       const explicit = block.get(ops.optName) ?? {};
       const spec = ops.domainParams?.params ?? [];
-      for (const w of Array.isArray(d.weight) ? d.weight : [d.weight ?? 1])
+      for (const w of weights)
         for (const [k, v] of Object.entries(weightParams(ops, w))) {
           const p = spec.find((x) => x.name === k);
           if (!(k in explicit) && (!p || v < p.min || v > p.max)) throw this.err([...path, 'weight'], `weight ${w} gives ${ops.optName}'s ${k} = ${v}, outside ${p ? `${p.min}..${p.max}` : 'its parameters'}`);
         }
-      const workload = this.workload(d.workload, [...path, 'workload']);
-      const devices = (d.devices ?? []).map((dev, k) => {
+      // {i} (or {i+N}, {i-N}) in workload and device parameters is the instance number, as in names
+      const workloadOf = (k: number) => this.workload(instance(d.workload, k), [...path, 'workload']);
+      const devicesOf = (k: number) => (instance(d.devices ?? [], k)).map((dev, k) => {
         if (!this.reg.has('device', dev.type)) {
           const have = this.reg.list('device');
           throw this.err([...path, 'devices', k, 'type'], `unknown device type "${dev.type}" (${have.length ? `registered: ${have.join(', ')}` : 'none registered yet: device drivers register theirs'})`);
@@ -553,12 +613,14 @@ class Resolver {
             if (!impl.params.some((p) => p.name === key)) throw this.err([...path, 'devices', k, key], `device "${type}" has no parameter "${key}" (has: ${impl.params.map((p) => p.name).join(', ') || 'none'})`);
         return { type, params };
       });
+      workloadOf(1);
+      devicesOf(1);
       const group = d.group ?? (d.name.replace(/\{i\}/g, '').replace(/[-_.]+$/, '') || d.name);
       for (let k = 1; k <= count; k++) {
         const name = d.name.includes('{i}') ? d.name.replace(/\{i\}/g, String(k)) : count > 1 || d.count !== undefined ? `${d.name}${count > 1 ? k : ''}` : d.name;
         if (names.has(name)) throw this.err([...path, 'name'], `duplicate domain name "${name}" (also from ${formatPath(names.get(name)!)})`);
         names.set(name, path);
-        const weight = Array.isArray(d.weight) ? d.weight[k - 1] : (d.weight ?? 1);
+        const weight = weightOf(k);
         domains.push({
           name,
           group,
@@ -568,8 +630,8 @@ class Resolver {
           pool: poolIdx,
           weight,
           sched: { ...weightParams(ops, weight), ...explicit },
-          workload,
-          devices,
+          workload: workloadOf(k),
+          devices: devicesOf(k),
           measure: { share: true, latency: true, throughput: true },
         });
       }

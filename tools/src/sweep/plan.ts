@@ -28,7 +28,8 @@ export interface PlannedRun {
 }
 
 export interface SweepPlan {
-  scenario: { name: string; description: string; source: string };
+  /** `preset`: the named experiment size the sweep was planned from (xt sweep --preset), if any. */
+  scenario: { name: string; description: string; source: string; preset?: string };
   axes: Axis[];
   seeds: number[];
   combos: Combo[];
@@ -61,10 +62,14 @@ const fmt = (v: Scalar) => String(v);
 export interface PlanOptions {
   /** End every run at this virtual time after the warm-up begins (overrides duration). */
   untilNs?: number;
+  /** Values set in every combination before the axes (a preset's params); an axis of the same name wins. */
+  fixed?: Assignment[];
+  /** The preset these axes, seeds and fixed values came from (recorded in the results). */
+  preset?: string;
 }
 
 export function planSweep(sc: Scenario, axes: Axis[], seeds: number[], registry: Registry, opts: PlanOptions = {}): SweepPlan {
-  for (const a of axes) sc.checkAssignable(a.name);
+  for (const a of [...axes, ...(opts.fixed ?? [])]) sc.checkAssignable(a.name);
   const names = axes.map((a) => a.name);
   if (new Set(names).size !== names.length) throw new ScenarioError(`--param: "${names.find((n, i) => names.indexOf(n) !== i)}" is given twice`);
   let tuples: Scalar[][] = [[]];
@@ -74,7 +79,7 @@ export function planSweep(sc: Scenario, axes: Axis[], seeds: number[], registry:
     const label = axes.length ? axes.map((a, k) => `${a.name}=${fmt(t[k])}`).join(' ') : 'defaults';
     let scenario: ResolvedScenario;
     try {
-      scenario = sc.resolve(axes.map((a, k): Assignment => ({ name: a.name, value: t[k] })), registry);
+      scenario = sc.resolve([...(opts.fixed ?? []), ...axes.map((a, k): Assignment => ({ name: a.name, value: t[k] }))], registry);
     } catch (e) {
       if (e instanceof ScenarioError && axes.length) throw new ScenarioError(`${e.message} [with ${label}]`);
       throw e;
@@ -84,7 +89,8 @@ export function planSweep(sc: Scenario, axes: Axis[], seeds: number[], registry:
     return { index, label, assign, scenario };
   });
   const runs = combos.flatMap((c) => seeds.map((seed) => ({ id: `${c.label === 'defaults' ? '' : c.label + ' '}seed=${seed}`, combo: c.index, seed })));
-  return { scenario: { name: sc.name, description: sc.description, source: sc.source.file }, axes, seeds, combos, runs };
+  const scenario = { name: sc.name, description: sc.description, source: sc.source.file, ...(opts.preset ? { preset: opts.preset } : {}) };
+  return { scenario, axes, seeds, combos, runs };
 }
 
 /** `--until T`: the run ends at virtual time T counted from the start of the warm-up. */

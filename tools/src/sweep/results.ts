@@ -58,7 +58,7 @@ export interface ComboSummary {
 
 export interface SweepResults {
   format: string;
-  scenario: { name: string; description: string; source: string };
+  scenario: { name: string; description: string; source: string; preset?: string };
   axes: Axis[];
   seeds: number[];
   combos: { index: number; label: string; params: Record<string, Scalar> }[];

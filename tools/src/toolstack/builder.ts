@@ -38,7 +38,23 @@ export interface DomainSpec {
   maxEvtchnPort?: number;
   /** Domain that serves the console and xenstore rings (dom0). */
   backendDomid?: number;
+  /** XEN_DOMCTL_CDF_* flags for createdomain (hvm: real code on a hardware backend). */
+  flags?: number;
+  /**
+   * Load a real kernel instead of naming a registered TypeScript one: write its image and its
+   * start-of-day page tables into the new domain's memory (through dom0's foreign mappings).
+   */
+  loader?: KernelLoad;
 }
+
+/** What a kernel loader did: where to start, and the page tables it built (start_info's pt_base). */
+export interface LoadedKernel {
+  rip: number;
+  cr3: number;
+  ptBase: number;
+  ptFrames: number;
+}
+export type KernelLoad = (xc: Xc, domid: number, nrPages: number) => LoadedKernel;
 
 export interface BuiltDomain {
   domid: number;
@@ -55,7 +71,7 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
   const nrPages = spec.memoryMiB * 256;
   if (!(Number.isInteger(nrPages) && nrPages > BOOT_GFN.firstFree)) throw new RangeError(`${spec.name}: memory too small`);
   const backend = spec.backendDomid ?? 0;
-  const domid = xc.domainCreate({ maxVcpus: spec.vcpus, cpupool: spec.cpupool, maxEvtchnPort: spec.maxEvtchnPort, domid: spec.domid, handle: spec.handle });
+  const domid = xc.domainCreate({ maxVcpus: spec.vcpus, cpupool: spec.cpupool, maxEvtchnPort: spec.maxEvtchnPort, domid: spec.domid, handle: spec.handle, flags: spec.flags });
   try {
     xc.domainMaxMem(domid, nrPages * 4);
     const gfns = Array.from({ length: nrPages }, (_, i) => i);
@@ -65,11 +81,12 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
     const consoleEvtchn = xc.evtchnAllocUnbound(domid, backend);
     const storeEvtchn = xc.evtchnAllocUnbound(domid, backend);
     const cmdline = typeof spec.cmdline === 'function' ? spec.cmdline(domid) : (spec.cmdline ?? '');
+    const loaded = spec.loader?.(xc, domid, nrPages);
 
     const [kernel, si, con, store] = xc.mapForeign(domid, [BOOT_GFN.kernel, BOOT_GFN.startInfo, BOOT_GFN.console, BOOT_GFN.xenstore]);
     const mem = xc.os.cpu.mem;
     try {
-      mem.setBytes(kernel, encodeKernelImage(spec.kernel));
+      if (!loaded) mem.setBytes(kernel, encodeKernelImage(spec.kernel));
       abi.start_info.init(mem, si, {
         nr_pages: nrPages,
         flags: 0,
@@ -77,8 +94,8 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
         store_evtchn: storeEvtchn,
         console_mfn: BOOT_GFN.console,
         console_evtchn: consoleEvtchn,
-        pt_base: BOOT_GFN.firstFree * 4096,
-        nr_pt_frames: 0,
+        pt_base: loaded?.ptBase ?? BOOT_GFN.firstFree * 4096,
+        nr_pt_frames: loaded?.ptFrames ?? 0,
       });
       mem.setBytes(si, new TextEncoder().encode(START_INFO_MAGIC));
       const cmd = new TextEncoder().encode(cmdline).subarray(0, 1023);
@@ -91,7 +108,7 @@ export function buildDomain(xc: Xc, spec: DomainSpec): BuiltDomain {
 
     seedGrants(xc, domid, nrPages + GNTTAB_SEED_OFFSET, backend);
     void KERNEL_ENTRY;
-    xc.setVcpuContext(domid, 0, { rip: KERNEL_ENTRY, rsi: START_INFO_ADDR });
+    xc.setVcpuContext(domid, 0, { rip: loaded?.rip ?? KERNEL_ENTRY, rsi: START_INFO_ADDR, cr3: loaded?.cr3 });
     announceDomain(xc, { domid, name: spec.name, consoleEvtchn, storeEvtchn, consoleBackend: backend });
     if (!spec.paused) xc.domainUnpause(domid);
     return { domid, name: spec.name, consoleEvtchn, storeEvtchn, nrPages };

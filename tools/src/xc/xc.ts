@@ -38,6 +38,8 @@ export interface CreateDomainArgs {
   cpupool?: number;
   domid?: number;
   handle?: Uint8Array;
+  /** XEN_DOMCTL_CDF_* (e.g. hvm: the domain runs real code on a hardware backend). */
+  flags?: number;
 }
 
 export interface DomainInfo {
@@ -105,6 +107,7 @@ export class Xc {
       max_maptrack_frames: a.maxMaptrackFrames ?? 1024,
       grant_opts: 1,
       cpupool_id: a.cpupool ?? 0,
+      flags: a.flags ?? 0,
     }, 'XEN_DOMCTL_createdomain', (u) => {
       if (a.handle) this.mem.setBytes(u + abi.xen_domctl_createdomain.fields.handle.off, a.handle);
     });
@@ -158,9 +161,9 @@ export class Xc {
   }
 
   /** Set a vCPU's registers and bring it online (or offline with regs = null). */
-  setVcpuContext(domid: number, vcpu: number, regs: { rip: number; rsi: number; rsp?: number; rdi?: number } | null): void {
+  setVcpuContext(domid: number, vcpu: number, regs: { rip: number; rsi: number; rsp?: number; rdi?: number; cr3?: number } | null): void {
     const ctxAddr = this.buf + 4096; // 5168 bytes: spans into the next page
-    if (regs) abi.vcpu_guest_context.init(this.mem, ctxAddr, { rip: regs.rip, rsi: regs.rsi, rsp: regs.rsp ?? 0, rdi: regs.rdi ?? 0, flags: abi.VGCF_online });
+    if (regs) abi.vcpu_guest_context.init(this.mem, ctxAddr, { rip: regs.rip, rsi: regs.rsi, rsp: regs.rsp ?? 0, rdi: regs.rdi ?? 0, ctrlreg3: regs.cr3 ?? 0, flags: abi.VGCF_online });
     this.domctl(DOMCTL.setvcpucontext, domid, abi.xen_domctl_vcpucontext, { vcpu, ctxt: regs ? ctxAddr : 0 }, 'XEN_DOMCTL_setvcpucontext');
   }
 

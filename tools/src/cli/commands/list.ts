@@ -76,7 +76,7 @@ export function register(program: Command): void {
     .action((o: { json?: boolean }) => {
       const list = builtinScenarios().map((n) => {
         const sc = new Scenario(readScenario(n));
-        return { name: n, description: sc.description, params: sc.params, sweep: sc.sweep, seeds: sc.seeds ?? null };
+        return { name: n, description: sc.description, params: sc.params, sweep: sc.sweep, seeds: sc.seeds ?? null, presets: sc.presets };
       });
       if (o.json) return out(JSON.stringify(list, null, 1));
       for (const s of list) {
@@ -84,6 +84,8 @@ export function register(program: Command): void {
         out(`    ${s.description}`);
         for (const p of s.params) out(`    param ${p.name} = ${p.default}${p.values ? ` (one of ${Object.keys(p.values).join(', ')})` : ''}${p.doc ? `: ${p.doc}` : ''}`);
         if (s.sweep.length) out(`    sweeps ${s.sweep.map((a) => `${a.name} over ${a.values.join(', ')}`).join('; ')}${s.seeds ? ` with ${s.seeds} seeds` : ''}`);
+        for (const p of s.presets)
+          out(`    preset ${p.name}: ${[p.sweep.map((a) => `${a.name} over ${a.values.join(', ')}`).join('; '), p.params.map((a) => `${a.name}=${a.value}`).join(' '), p.seeds ? `${p.seeds} seeds` : ''].filter(Boolean).join('; ')}${p.doc ? ` — ${p.doc}` : ''}`);
       }
     });
 }

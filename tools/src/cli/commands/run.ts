@@ -12,6 +12,7 @@ import { collect, guard, log } from './experiment';
 
 interface Opts {
   param: string[];
+  preset?: string;
   seed: number;
   until?: number;
   trace?: string;
@@ -25,6 +26,7 @@ export function register(program: Command): void {
     .description('run a scenario (a .yaml/.json file or a built-in name: xt list-scenarios) once')
     .argument('<scenario>', 'scenario file or built-in scenario name')
     .option('--param <name=value>', 'set a scenario parameter or a dotted field (repeatable)', collect, [])
+    .option('--preset <name>', "take the fixed values of one of the scenario's presets (its sweep is not run; --param overrides)")
     .option('--seed <n>', 'random seed', intArg(0, 2 ** 31 - 1), 1)
     .option('--until <time>', 'end the run at this virtual time after the warm-up began (overrides duration)', durationArg)
     .option('--trace <file>', 'write the trace: .json (Perfetto), .xentrace/.trc/.bin (xentrace), .jsonl (JSON lines)')
@@ -36,7 +38,8 @@ export function register(program: Command): void {
         const sc = new Scenario(readScenario(ref));
         const axes = o.param.map((p) => parseParamArg(p, true));
         if (o.trace) traceFormat(o.trace);
-        const plan = planSweep(sc, axes, [o.seed], registry, { untilNs: o.until });
+        const preset = o.preset === undefined ? undefined : sc.preset(o.preset);
+        const plan = planSweep(sc, axes, [o.seed], registry, { untilNs: o.until, fixed: preset?.params, preset: preset?.name });
         const combo = plan.combos[0];
         const p = plan.runs[0];
         const sink = o.trace ? openTrace(o.trace, { xentrace: { pcpus: combo.scenario.host.nrCpus } }) : null;

@@ -8,12 +8,14 @@ import { defaultJobs, runLocal } from '../../sweep/local';
 import { DEFAULT_QUEUE, checkRedisUrl } from '../../sweep/redis-url';
 import { assembleResults, writeResults } from '../../sweep/results';
 import { formatSummary } from '../../runner/format';
+import { formatPaperComparison, paperComparison } from '../../report/paper';
 import type { RunResult } from '../../runner/run';
 import { durationArg, intArg } from '../args';
 import { collect, guard, log } from './experiment';
 
 interface Opts {
   param: string[];
+  preset?: string;
   seeds?: number;
   firstSeed: number;
   jobs: number;
@@ -33,6 +35,7 @@ export function register(program: Command): void {
     .description("run a scenario over parameter values × seeds in parallel; write results (JSON, CSV) and a report")
     .argument('<scenario>', 'scenario file or built-in scenario name')
     .option('--param <name=v1,v2,...>', "sweep a parameter or dotted field over these values (repeatable; replaces the scenario's own sweep of it)", collect, [])
+    .option('--preset <name>', "a size the scenario defines (its presets: e.g. ci, full): that preset's sweep (else the file's), fixed values and seeds (--param and --seeds still override)")
     .option('--seeds <n>', `seeds per combination (default: the scenario's seeds, else ${DEFAULT_SEEDS})`, intArg(1, 10_000))
     .option('--first-seed <n>', 'seeds are first-seed, first-seed+1, ...', intArg(0, 2 ** 31 - 1), 1)
     .option('--jobs <n>', 'worker threads (0: run in this thread)', intArg(0, 1024), defaultJobs())
@@ -47,12 +50,13 @@ export function register(program: Command): void {
         if (o.redis) checkRedisUrl(o.redis);
         const registry = defaultRegistry();
         const sc = new Scenario(readScenario(ref));
-        const axes = mergeAxes(sc.sweep, o.param.map((p) => parseParamArg(p)));
-        const seeds = seedList(o.seeds ?? sc.seeds ?? DEFAULT_SEEDS, o.firstSeed);
-        const plan = planSweep(sc, axes, seeds, registry, { untilNs: o.until });
-        const out = o.out ?? `sweep-${sc.name}`;
+        const preset = o.preset === undefined ? undefined : sc.preset(o.preset);
+        const axes = mergeAxes(preset?.sweep.length ? preset.sweep : sc.sweep, o.param.map((p) => parseParamArg(p)));
+        const seeds = seedList(o.seeds ?? preset?.seeds ?? sc.seeds ?? DEFAULT_SEEDS, o.firstSeed);
+        const plan = planSweep(sc, axes, seeds, registry, { untilNs: o.until, fixed: preset?.params, preset: preset?.name });
+        const out = o.out ?? `sweep-${sc.name}${preset ? `-${preset.name}` : ''}`;
         if (plan.runs.length > 100_000) throw new ScenarioError(`${plan.runs.length} runs is too many for one sweep`);
-        log(`sweep ${sc.name}: ${plan.combos.length} combination(s) × ${seeds.length} seed(s) = ${plan.runs.length} runs${o.redis ? ` on workers via ${o.redis}` : o.jobs === 0 ? ' in this thread' : ` on ${Math.min(o.jobs, plan.runs.length)} worker thread(s)`}`);
+        log(`sweep ${sc.name}${preset ? ` (preset ${preset.name})` : ''}: ${plan.combos.length} combination(s) × ${seeds.length} seed(s) = ${plan.runs.length} runs${o.redis ? ` on workers via ${o.redis}` : o.jobs === 0 ? ' in this thread' : ` on ${Math.min(o.jobs, plan.runs.length)} worker thread(s)`}`);
         const bar = o.progress ? new cliProgress.SingleBar({ stream: process.stderr, format: '  [{bar}] {value}/{total} runs | {failed} failed | {duration_formatted} elapsed | eta {eta_formatted}', hideCursor: true, etaBuffer: 20 }, cliProgress.Presets.shades_classic) : null;
         let failed = 0;
         bar?.start(plan.runs.length, 0, { failed });
@@ -75,6 +79,8 @@ export function register(program: Command): void {
         if (o.report) files.push(await (await import('../../report/report')).writeReport(out, res));
         log(`${plan.runs.length} runs in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${files.join(', ')}`);
         process.stdout.write(formatSummary(res.summary) + '\n');
+        const cmp = paperComparison(res);
+        if (cmp) process.stdout.write('\n' + formatPaperComparison(cmp) + '\n');
         if (failed > 0) throw new Error(`${failed} of ${plan.runs.length} runs failed (see ${files[0]})`);
       });
     });
