@@ -7,6 +7,7 @@
  * Figures here are real time on a shared machine: the tests assert what must hold (errnos, bits,
  * isolation, which guest did more work), never exact shares or latencies.
  */
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errno, GNTST, SHUTDOWN } from '@xenotype/core';
 import { bvtAdjdom, bvtCtl, bvtScheduler, mcuAdvanceForWeight } from '@xenotype/sched-bvt';
@@ -63,6 +64,14 @@ const SELFTEST: Record<string, number> = {
   'sysctl.unprivileged': -Errno.EACCES,
   unknown_hypercall: -Errno.ENOSYS,
 };
+
+// Where /dev/kvm exists the KVM tests must run: a missing build (the install hooks never fail
+// `npm ci`) is a failure here, not a silent skip.
+describe('KVM backend availability', () => {
+  it.skipIf(!existsSync('/dev/kvm'))('with /dev/kvm present, the addon and xtkernel are built and the addon opens it', () => {
+    expect(kvmSkip).toBeNull();
+  });
+});
 
 describe.skipIf(kvmSkip !== null)(kvmTitle('KVM backend: xtkernel on real vCPUs'), () => {
   const hosts: KvmHost[] = [];
