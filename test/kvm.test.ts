@@ -184,6 +184,31 @@ describe.skipIf(kvmSkip !== null)(kvmTitle('KVM backend: xtkernel on real vCPUs'
     expect(k.counter(hog, 0)!).toBeGreaterThan(before);
   });
 
+  it('runstate accounting and the trace hold in real time: each vCPU\'s runstates add up to its lifetime, its running time is what the switch records say', () => {
+    const k = kvmHost({ scheduler: 'rr' });
+    const switches: { t: number; prevDom: number; nextDom: number; prevRan: number }[] = [];
+    k.hv.trace.subscribe((r) => {
+      if (r.type === 'switch') switches.push(r as unknown as (typeof switches)[number]);
+    });
+    const ids = [0, 1].map((i) => k.guest({ name: `hog${i}`, app: 'hog', args: { chunk: 100000 } }).domid);
+    k.host.runFor(400e6);
+    const now = k.host.now; // one reading: outside an event, the real clock moves between reads
+    for (const id of ids) {
+      const d = k.hv.domains.get(id)!;
+      const v = d.vcpus[0];
+      const t = v.runstateTime;
+      // Integer ns on the monotonic clock: exact, as in simulation.
+      expect(t[0] + t[1] + t[2] + t[3] + (now - v.stateEntryTime)).toBe(now - d.createdAt);
+      // Running time from the trace: every stint that ended in a switch, plus the current one.
+      const ran = switches.filter((s) => s.prevDom === id).reduce((a, s) => a + s.prevRan, 0);
+      const current = v.isRunning ? now - v.stateEntryTime : 0;
+      expect(ran + current).toBe(t[0] + current);
+      expect(t[0]).toBeGreaterThan(50e6); // both hogs got the pCPU (rr, 5 ms slices, 400 ms)
+    }
+    expect(switches.filter((s) => ids.includes(s.prevDom) && ids.includes(s.nextDom)).length).toBeGreaterThan(10);
+    expect(k.hv.checkInvariants()).toEqual([]);
+  });
+
   it('BVT 1:2 on one pCPU: the heavier guest does more work, by the guests\' own counters', () => {
     const k = kvmHost({ scheduler: 'bvt' });
     const ids = k.host.run('build', function* ({ xc }) {

@@ -233,10 +233,10 @@ export class SchedFramework {
 
   // ---------------------------------------------------------------- transitions (core.c)
 
-  runstateChange(v: Vcpu, to: Runstate): void {
+  /** `now`: the caller's reading of the clock, so one decision is one instant on a real clock too. */
+  runstateChange(v: Vcpu, to: Runstate, now: Ns = this.now()): void {
     const from = v.runstate;
     if (from === to) return;
-    const now = this.now();
     v.runstateTime[from] += now - v.stateEntryTime;
     v.runstate = to;
     v.stateEntryTime = now;
@@ -463,8 +463,8 @@ export class SchedFramework {
         slice: sliceNs,
       });
     prev.isRunning = false;
-    this.runstateChange(prev, prev.isIdle || prev.runnable ? RUNSTATE.runnable : prev.pauseFlags & VPF.blocked ? RUNSTATE.blocked : RUNSTATE.offline);
-    this.runstateChange(next, RUNSTATE.running);
+    this.runstateChange(prev, prev.isIdle || prev.runnable ? RUNSTATE.runnable : prev.pauseFlags & VPF.blocked ? RUNSTATE.blocked : RUNSTATE.offline, now);
+    this.runstateChange(next, RUNSTATE.running, now);
     next.isRunning = true;
     pc.curr = next;
     pc.switchedAt = now;

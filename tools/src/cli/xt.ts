@@ -20,7 +20,7 @@ const COMMANDS: { register(p: Command): void }[] = [demo, bench, host, compare, 
 const program = new Command();
 program
   .name('xt')
-  .description('xenotype: the Xen hypervisor architecture in deterministic simulation')
+  .description('xenotype: the Xen hypervisor architecture in deterministic simulation, or on KVM with real guests')
   .exitOverride()
   .configureOutput({ outputError: (s, write) => write(s.split('\n').filter(Boolean)[0] + '\n') })
   .showHelpAfterError(false);
