@@ -251,6 +251,36 @@ describe('guest to guest over netfront → netback → bridge → netback → ne
     expect(h.crashes).toEqual([]);
   });
 
+  it('one ARP request per retry interval for an address, however many threads wait for it (no broadcast storm)', () => {
+    let done = false;
+    const results: (string | null)[] = [];
+    const client: App = function* (os) {
+      const dev = yield* up(os);
+      const st = new NetStack(os, dev, { ip: ip('10.0.0.1'), arpRetryNs: ms(10) }).start();
+      yield* os.sleepUntil(GO);
+      // 32 threads resolve an address nobody has, for 45 ms: requests at 0, 10, 20, 30, 40 ms.
+      let left = 32;
+      for (let i = 0; i < 32; i++)
+        os.spawn(
+          `r${i}`,
+          (function* () {
+            const m = yield* st.resolve(ip('10.0.0.99'), os.now() + ms(45));
+            results.push(m === null ? null : 'answered');
+            if (--left === 0) done = true;
+          })(),
+        );
+    };
+    const h = netHost([
+      { name: 'client', app: client, nic: { ip: '10.0.0.1' } },
+      { name: 'other', app: function* (os) { yield* up(os); }, nic: { ip: '10.0.0.2' } },
+    ]);
+    expect(runUntil(h, () => done, ms(200))).toBe(true);
+    expect(results).toEqual(Array(32).fill(null));
+    // Every ARP broadcast the client sent flooded to the other guest: five of them.
+    expect(h.netback().vifStats(`vif${h.ids.client}.0`)!.vif.txPackets).toBe(5);
+    expect(h.crashes).toEqual([]);
+  });
+
   it('unplug: the guest closes its vif, the toolstack removes it; netback lets go of everything', () => {
     const st = { closed: false, after: [] as (number | null)[] };
     const a: App = function* (os) {

@@ -88,8 +88,12 @@ export class NetStack {
   readonly stats: NetStackStats = { framesIn: 0, notForUs: 0, malformed: 0, arpAnswered: 0, echoAnswered: 0, udpIn: 0, udpDropped: 0, framesOut: 0 };
   private readonly ports = new Map<number, Datagram[]>();
   private readonly echoes = new Map<number, number>();
-  /** Addresses we are resolving: ARP from them is cached. */
-  private readonly pending = new Set<Ipv4>();
+  /**
+   * Addresses we are resolving, each with when its next ARP request may go: one neighbour entry per
+   * address, as Linux keeps, however many threads wait for it (one request per thread would flood
+   * a bridge that has not learnt the address yet). ARP from them is cached.
+   */
+  private readonly pending = new Map<Ipv4, number>();
   /** Notified whenever the receive thread delivered something (an ARP entry, an echo, a datagram). */
   private readonly sig = new Signal();
   private started = false;
@@ -181,16 +185,16 @@ export class NetStack {
   *resolve(ip: Ipv4, deadline = Infinity): Co<Mac | null> {
     if (ip === 0xffffffff) return BROADCAST_MAC;
     this.start();
-    let nextAsk = 0;
     for (;;) {
       const seen = this.sig.gen;
       const m = this.arp.get(ip);
       if (m) return m;
       const now = this.os.now();
       if (now >= deadline) return null;
+      let nextAsk = this.pending.get(ip) ?? 0;
       if (now >= nextAsk) {
         nextAsk = now + this.arpRetryNs;
-        this.pending.add(ip);
+        this.pending.set(ip, nextAsk);
         yield* this.out(arpFrame(ARP_OP.REQUEST, this.mac, this.ip, BROADCAST_MAC, ip));
       }
       yield* this.os.waitFor(this.sig, seen, Math.min(deadline, nextAsk));
