@@ -33,7 +33,7 @@
  * thread of an old connection ends when it finds the number changed (closing the channel wakes it).
  */
 import { FrontRing } from '@xenotype/ring';
-import { FrontendDevice, NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusState, XenstoreError, parseUint, readState, switchState, type Co, type DriverCaps, type WaitQueue, watchPaths } from '@xenotype/xenbus';
+import { FrontendDevice, NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusState, XenstoreError, parseUint, readState, switchState, type Co, type DriverCaps, type WaitQueue, watchPaths, closeFrontend, waitForBackendRestart } from '@xenotype/xenbus';
 import {
   BLKIF_OP,
   BLKIF_PAGE_SIZE,
@@ -584,10 +584,7 @@ export class BlkFrontend {
 
   /** Our end to Closed (through Closing). */
   private *closeOwn(): Co<void> {
-    const { xs } = this.caps;
-    const s = yield* readState(xs, this.dir);
-    if (s !== S.Closed && s !== S.Closing && s !== S.Unknown) yield* switchState(xs, this.dir, S.Closing);
-    if (s !== S.Unknown) yield* switchState(xs, this.dir, S.Closed);
+    yield* closeFrontend(this.caps.xs, this.dir);
   }
 
   /**
@@ -598,33 +595,7 @@ export class BlkFrontend {
    * back to the first wait, still Initialising).
    */
   private *waitForBackend(): Co<'ready' | 'removed'> {
-    const { xs } = this.caps;
-    const own = `${this.dir}/${NODE.state}`;
-    const beNode = `${this.dir}/${NODE.backend}`;
-    let be: string | null = yield* xs.read(beNode);
-    let restarted = false;
-    for (;;) {
-      const known = be;
-      const want: readonly XenbusState[] = restarted ? [S.InitWait, S.Initialised, S.Connected] : [S.Initialising, S.InitWait, S.Closed];
-      const r = yield* watchPaths(xs, known ? [own, beNode, `${known}/${NODE.state}`] : [own, beNode], function* () {
-        if ((yield* xs.read(own)) === null) return 'removed' as const;
-        const now = yield* xs.read(beNode);
-        if (now !== known) return { moved: now };
-        if (known === null) return undefined;
-        const s = yield* readState(xs, known);
-        if (restarted && s === S.Unknown) return { moved: known };
-        return want.includes(s) ? ('ready' as const) : undefined;
-      });
-      if (r === null || r === 'removed') return 'removed';
-      if (r !== 'ready') {
-        be = r.moved;
-        restarted = false;
-        continue;
-      }
-      if (restarted) return 'ready';
-      if (!(yield* switchState(xs, this.dir, S.Initialising))) return 'removed';
-      restarted = true;
-    }
+    return yield* waitForBackendRestart(this.caps.xs, this.dir);
   }
 
   /** Our directory is gone: the device was unplugged. Everything outstanding fails. */

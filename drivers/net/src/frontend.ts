@@ -31,7 +31,7 @@
  * queue while not; closing a channel wakes its waiters, so nobody sleeps on a dead one.
  */
 import { FrontRing } from '@xenotype/ring';
-import { FrontendDevice, NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusError, XenbusState, XenstoreError, readState, switchState, type Co, type DriverCaps, type Outcome, type WaitQueue, watchPaths } from '@xenotype/xenbus';
+import { FrontendDevice, NODE, XEN_IO_PROTO_ABI_NATIVE, XenbusError, XenbusState, XenstoreError, readState, switchState, type Co, type DriverCaps, type Outcome, type WaitQueue, watchPaths, closeFrontend, waitForBackendRestart } from '@xenotype/xenbus';
 import {
   NETIF_PAGE_SIZE,
   NETIF_RSP,
@@ -538,10 +538,7 @@ export class Netfront {
 
   /** Our end to Closed (through Closing). */
   private *closeOwn(): Co<void> {
-    const { xs } = this.caps;
-    const s = yield* readState(xs, this.dir);
-    if (s !== S.Closed && s !== S.Closing && s !== S.Unknown) yield* switchState(xs, this.dir, S.Closing);
-    if (s !== S.Unknown) yield* switchState(xs, this.dir, S.Closed);
+    yield* closeFrontend(this.caps.xs, this.dir);
   }
 
   /**
@@ -551,34 +548,7 @@ export class Netfront {
    * is replaced meanwhile sends us back to the first wait.
    */
   private *waitForBackend(): Co<'ready' | 'removed'> {
-    const { xs } = this.caps;
-    const own = `${this.dir}/${NODE.state}`;
-    const beNode = `${this.dir}/${NODE.backend}`;
-    const self = this;
-    let be: string | null = yield* xs.read(beNode);
-    let restarted = false;
-    for (;;) {
-      const known = be;
-      const want: readonly XenbusState[] = restarted ? [S.InitWait, S.Initialised, S.Connected] : [S.Initialising, S.InitWait, S.Closed];
-      const r = yield* watchPaths(xs, known ? [own, beNode, `${known}/${NODE.state}`] : [own, beNode], function* () {
-        if (self.closed || (yield* xs.read(own)) === null) return 'removed' as const;
-        const now = yield* xs.read(beNode);
-        if (now !== known) return { moved: now };
-        if (known === null) return undefined;
-        const s = yield* readState(xs, known);
-        if (restarted && s === S.Unknown) return { moved: known };
-        return want.includes(s) ? ('ready' as const) : undefined;
-      });
-      if (r === null || r === 'removed') return 'removed';
-      if (r !== 'ready') {
-        be = r.moved;
-        restarted = false;
-        continue;
-      }
-      if (restarted) return 'ready';
-      if (!(yield* switchState(xs, this.dir, S.Initialising))) return 'removed';
-      restarted = true;
-    }
+    return yield* waitForBackendRestart(this.caps.xs, this.dir, () => this.closed);
   }
 
   /** Our directory is gone: the device was unplugged. */

@@ -8,4 +8,5 @@ export * from './state';
 export * from './paths';
 export * from './xs';
 export * from './connect';
+export * from './restart';
 export * from './toolstack';
